@@ -1,0 +1,1 @@
+from . import losses  # noqa: F401

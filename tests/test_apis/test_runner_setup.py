@@ -1,0 +1,76 @@
+"""kdseg.apis.runner_setup: the command-line flags become the right config changes."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from kdseg.apis import (enable_amp, enable_cpu_distributed, enable_dump, enable_show_dir,
+                        load_config, set_resume)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / 'toy_config.py'
+    path.write_text(
+        "model = dict(type='Toy')\n"
+        "optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))\n"
+        "find_unused_parameters = True\n"
+        "test_evaluator = dict(type='IoUMetric')\n"
+        "default_hooks = dict(visualization=dict(type='SegVisualizationHook'))\n"
+        "visualizer = dict(type='SegLocalVisualizer')\n")
+    return str(path)
+
+
+def test_load_config_merges_options_and_defaults_work_dir(config_file):
+    cfg = load_config(config_file, cfg_options={'optim_wrapper.optimizer.lr': 0.5})
+    assert cfg.optim_wrapper.optimizer.lr == 0.5
+    assert cfg.work_dir.endswith('work_dirs/toy_config')
+    assert cfg.launcher == 'none'
+    assert load_config(config_file, work_dir='/x').work_dir == '/x'
+
+
+def test_load_config_errors_name_the_problem(tmp_path, config_file):
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        load_config(str(tmp_path / 'nope.py'))
+    with pytest.raises(ValueError, match='--launcher'):
+        load_config(config_file, launcher='mpirun')
+
+
+def test_amp_switches_the_optimizer_wrapper(config_file):
+    cfg = enable_amp(load_config(config_file))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+def test_resume_auto_and_explicit(tmp_path, config_file):
+    cfg = set_resume(load_config(config_file), 'auto')
+    assert cfg.resume is True and cfg.load_from is None
+    ckpt = tmp_path / 'iter_2.pth'
+    ckpt.write_bytes(b'')
+    cfg = set_resume(load_config(config_file), str(ckpt))
+    assert cfg.resume is True and cfg.load_from == str(ckpt)
+    with pytest.raises(FileNotFoundError, match='--resume'):
+        set_resume(load_config(config_file), str(tmp_path / 'missing.pth'))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='exercises the no-CUDA path')
+def test_cpu_distributed_uses_gloo_and_no_device_ids(config_file):
+    assert 'model_wrapper_cfg' not in enable_cpu_distributed(load_config(config_file))
+    cfg = enable_cpu_distributed(load_config(config_file, launcher='pytorch'))
+    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
+                                         broadcast_buffers=False, find_unused_parameters=True)
+    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+
+
+def test_out_appends_a_dump_metric(config_file):
+    cfg = enable_dump(load_config(config_file), 'preds.pkl')
+    assert [m['type'] for m in cfg.test_evaluator] == ['IoUMetric', 'DumpResults']
+    with pytest.raises(ValueError, match='--out'):
+        enable_dump(load_config(config_file), 'preds.json')
+
+
+def test_show_dir_turns_on_drawing(config_file):
+    cfg = enable_show_dir(load_config(config_file), 'vis')
+    assert cfg.default_hooks.visualization.draw is True
+    assert cfg.visualizer.save_dir == 'vis'
+    with pytest.raises(KeyError, match='visualization'):
+        enable_show_dir(Config(dict(model=dict())), 'vis')

@@ -1,0 +1,87 @@
+"""kdseg.compat: each run-time fix proves its behaviour."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from kdseg import compat
+
+
+def test_mmrazor_distillation_imports_and_quantization_says_unavailable():
+    from mmrazor.models import ConfigurableDistiller, SingleTeacherDistill  # noqa: F401
+    from mmrazor.structures.quantization import QConfigHandler
+    with pytest.raises(compat.QuantizationUnavailable, match='QConfigHandler.*unavailable'):
+        QConfigHandler(dict(w_observer='x'))
+
+
+def test_mmengine_checkpoint_types_load_securely(tmp_path):
+    history = HistoryBuffer()
+    history.update(np.float64(0.5))
+    ckpt = dict(
+        meta=dict(seed=np.int64(3), iter=4, dtype=np.dtype('float32')),
+        state_dict=dict(w=torch.arange(4.)),
+        message_hub=dict(log_scalars=dict(loss=history), arr=np.arange(3)))
+    path = tmp_path / 'ok.pth'
+    torch.save(ckpt, path)
+    loaded = _load_checkpoint(str(path))
+    assert torch.equal(loaded['state_dict']['w'], torch.arange(4.))
+    assert loaded['meta']['seed'] == 3
+    assert loaded['message_hub']['log_scalars']['loss'].mean() == pytest.approx(0.5)
+    np.testing.assert_array_equal(loaded['message_hub']['arr'], np.arange(3))
+
+
+class _Payload:
+    """Unpickling this would create a file: the refusal must happen before that."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_checkpoint_with_foreign_object_is_refused_with_a_clear_message(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict={}, extra=_Payload(str(marker))), path)
+    with pytest.raises(compat.UnsafeCheckpointError, match='allow-list'):
+        _load_checkpoint(str(path))
+    assert not marker.exists()
+
+
+def test_only_history_buffer_getattr_is_allowed():
+    assert compat._history_buffer_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError):
+        compat._history_buffer_getattr(os, 'system')
+    with pytest.raises(pickle.UnpicklingError):
+        compat._history_buffer_getattr(HistoryBuffer, '__init__')
+
+
+def test_mmcv_without_compiled_ops_names_the_fix():
+    compat.check_mmcv_ops()  # the installed mmcv has its ops
+
+    def lite_find_spec(name):
+        return None if name == 'mmcv._ext' else object()
+
+    with pytest.raises(ImportError, match='MMCV_WITH_OPS=1'):
+        compat.check_mmcv_ops(lite_find_spec)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='exercises the no-CUDA path')
+def test_pytorch_launcher_initialises_without_cuda(monkeypatch):
+    import mmengine.dist.utils as dist_utils
+    port = 29400 + os.getpid() % 500
+    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    with pytest.warns(UserWarning, match='gloo'):
+        dist_utils.init_dist('pytorch', backend='nccl')
+    try:
+        assert torch.distributed.get_backend() == 'gloo'
+        assert torch.distributed.get_world_size() == 1
+    finally:
+        torch.distributed.destroy_process_group()

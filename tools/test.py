@@ -1,0 +1,53 @@
+"""Evaluate a checkpoint (a student, a teacher, or a whole distiller) with the config's metrics.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+
+Checkpoints load with weights_only=True and kdseg's allow-list (kdseg.compat).
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
+from kdseg.apis import enable_cpu_distributed, enable_dump, enable_show_dir, load_config
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a checkpoint with kdseg')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='pickle the raw predictions to this .pkl file')
+    parser.add_argument('--show-dir', help='draw predictions into this dir (under the log dir '
+                        'for mmdet, as given for mmseg)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg.load_from = args.checkpoint
+    if args.out:
+        enable_dump(cfg, args.out)
+    if args.show_dir:
+        enable_show_dir(cfg, args.show_dir)
+    enable_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    return runner.test()
+
+
+if __name__ == '__main__':
+    main()
