@@ -101,7 +101,9 @@ def _history_buffer_getattr(owner: Any, name: str) -> Any:
     walk from any allowed object to ``builtins``; this one reaches nothing else.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
-    if owner is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # the built-in statistics are registered on the class only when a first instance is made
+    allowed = {'min', 'max', 'current', 'mean', *HistoryBuffer._statistics_methods}
+    if owner is HistoryBuffer and name in allowed:
         return getattr(owner, name)
     raise pickle.UnpicklingError(f'getattr({owner!r}, {name!r}) is not allowed in a checkpoint')
 

@@ -22,7 +22,6 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
-tta_pipeline = None  # mmseg's multi-scale TTA pipeline is meant for 1024x2048 inputs
 
 # num_workers=0: on 2 cores, worker processes slow the step down (they compete with the model's
 # threads) and the pipeline costs ~ms per 128x256 image.

@@ -5,13 +5,13 @@ _base_ = ['./synthetic_coco_detection.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale={{_base_.scale}}, keep_ratio=True),
+    dict(type='Resize', scale=_base_.scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale={{_base_.scale}}, keep_ratio=True),
+    dict(type='Resize', scale=_base_.scale, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(
         type='PackDetInputs',

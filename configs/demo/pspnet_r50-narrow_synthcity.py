@@ -1,0 +1,42 @@
+# Demo teacher: PSPNet R50-D8 at 1/4 width (stem/base 16 instead of 64), random init, on the
+# synthetic Cityscapes data. The CPU-sized twin of mmseg's pspnet_r50-d8 Cityscapes config.
+_base_ = [
+    'mmseg::_base_/models/pspnet_r50-d8.py',
+    '../_base_/datasets/synthetic_cityscapes.py',
+    'mmseg::_base_/default_runtime.py',
+]
+
+# Budget. Changing it from the command line takes all of: train_cfg.max_iters,
+# train_cfg.val_interval, default_hooks.checkpoint.interval and param_scheduler.1.end.
+max_iters = 600
+warmup_iters = 50
+lr = 1e-3  # AdamW: learns from random init in a few hundred iterations; SGD 0.01 lags far behind
+
+norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs CUDA and a process group
+model = dict(
+    pretrained=None,  # no download: random init
+    data_preprocessor=dict(size=_base_.crop_size),
+    backbone=dict(stem_channels=16, base_channels=16, norm_cfg=norm_cfg, init_cfg=None),
+    decode_head=dict(in_channels=512, channels=64, norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=256, channels=32, norm_cfg=norm_cfg))
+
+optim_wrapper = dict(
+    type='OptimWrapper', optimizer=dict(type='AdamW', lr=lr, weight_decay=0.01), clip_grad=None)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='PolyLR', eta_min=0.0, power=0.9, by_epoch=False, begin=warmup_iters, end=max_iters)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+log_processor = dict(by_epoch=False, window_size=10)
+env_cfg = dict(cudnn_benchmark=False)
+randomness = dict(seed=0)

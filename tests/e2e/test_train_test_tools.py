@@ -1,0 +1,108 @@
+"""End to end through tools/train.py and tools/test.py: each family trains, saves, evaluates, and
+its distillation config trains from the saved teacher; resume continues exactly; two processes
+train with the pytorch launcher on CPU."""
+import os.path as osp
+import pickle
+import sys
+
+import pytest
+import torch
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def budget(iters: int) -> list:
+    """--cfg-options that give a demo config an ``iters``-iteration budget."""
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
+
+
+FAMILIES = {
+    # family: (teacher, student, distillation config, metric keys)
+    'pspnet': ('pspnet_r50-narrow_synthcity.py', 'pspnet_r18-narrow_synthcity.py',
+               'cwd_pspnet_r50-narrow_r18-narrow_synthcity.py', ['mIoU', 'aAcc']),
+    'faster_rcnn': ('faster-rcnn_r50-narrow_fpn_synthcoco.py',
+                    'faster-rcnn_r18-narrow_fpn_synthcoco.py',
+                    'pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py', ['coco/bbox_mAP']),
+    'mask_rcnn': ('mask-rcnn_r50-narrow_fpn_synthcoco.py', 'mask-rcnn_r18-narrow_fpn_synthcoco.py',
+                  'pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                  ['coco/bbox_mAP', 'coco/segm_mAP']),
+}
+
+
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_teacher_trains_saves_evaluates_and_distils(tools, family):
+    teacher, _, distill, keys = FAMILIES[family]
+    work = f'{family}_teacher'
+    ckpt = tools.train(teacher, work, *budget(2))
+    assert ckpt.endswith('iter_2.pth') and osp.isfile(ckpt)
+    metrics = tools.test(teacher, ckpt, f'{family}_teacher_test')
+    for key in keys:
+        assert 0.0 <= metrics[key] <= 100.0, (key, metrics)
+
+    # The distillation run loads the teacher checkpoint we just saved (weights_only + allow-list).
+    distilled = tools.train(distill, f'{family}_distill', *budget(2),
+                            f'model.teacher_ckpt={ckpt}')
+    state = torch.load(distilled, map_location='cpu', weights_only=False)['state_dict']
+    teacher_state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
+    # the frozen teacher inside the distiller is exactly the checkpoint we gave it
+    some_key = next(k for k in teacher_state if k.endswith('weight'))
+    assert torch.equal(state['teacher.' + some_key], teacher_state[some_key])
+    metrics = tools.test(distill, distilled, f'{family}_distill_test')
+    for key in keys:
+        assert key in metrics
+
+
+def test_test_tool_dumps_predictions_and_draws(tools):
+    teacher = FAMILIES['pspnet'][0]
+    ckpt = tools.train(teacher, 'dump_run', *budget(1))
+    out = osp.join(tools.cwd, 'preds.pkl')
+    show = osp.join(tools.cwd, 'vis')
+    tools.test(teacher, ckpt, 'dump_test', '--out', out, '--show-dir', show)
+    with open(out, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 4  # the synthetic val split
+    assert preds[0]['pred_sem_seg']['data'].shape[-2:] == (128, 256)
+    # the synthetic val split has 4 images, each drawn once
+    assert len([p for p in _files(show) if p.endswith('.png')]) == 4
+
+
+def _files(folder):
+    import os
+    return [osp.join(d, f) for d, _, names in os.walk(folder) for f in names]
+
+
+def test_resume_continues_from_the_saved_iteration_with_the_same_state(tools):
+    student = FAMILIES['pspnet'][1]
+    # dropout draws from the torch RNG, which mmengine reseeds (not restores) on resume
+    opts = [*budget(4), 'default_hooks.checkpoint.interval=2', 'model.decode_head.dropout_ratio=0',
+            'model.auxiliary_head.dropout_ratio=0']
+    straight = tools.train(student, 'straight', *opts)
+    half = osp.join(osp.dirname(straight), 'iter_2.pth')
+    log = tools.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                     osp.join(ROOT, 'configs', 'demo', student), '--work-dir', 'resumed',
+                     '--resume', half, '--cfg-options', *opts])
+    assert 'resumed' in log.lower() and 'Iter(train) [3/4]' in log
+    resumed = osp.join(tools.cwd, 'resumed', 'iter_4.pth')
+    a = torch.load(straight, map_location='cpu', weights_only=False)
+    b = torch.load(resumed, map_location='cpu', weights_only=False)
+    assert a['meta']['iter'] == b['meta']['iter'] == 4
+    for key, value in a['state_dict'].items():
+        torch.testing.assert_close(b['state_dict'][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    # AdamW moments after 4 steps agree, so the optimizer state was restored, not rebuilt
+    for sa, sb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
+        torch.testing.assert_close(sb['exp_avg_sq'], sa['exp_avg_sq'], rtol=1e-4, atol=1e-10)
+        assert sa['step'] == sb['step'] == 4
+
+
+def test_two_process_distillation_with_the_pytorch_launcher(tools):
+    teacher, _, distill, _ = FAMILIES['pspnet']
+    ckpt = tools.train(teacher, 'ddp_teacher', *budget(1))
+    log = tools.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
+                     osp.join(ROOT, 'configs', 'demo', distill), '2', '--work-dir', 'ddp',
+                     '--cfg-options', *budget(2), f'model.teacher_ckpt={ckpt}'],
+                    env={'PYTHON': sys.executable, 'PORT': '29731', 'OMP_NUM_THREADS': '1'})
+    assert 'Distributed launcher: pytorch' in log and 'World size: 2' in log
+    assert osp.isfile(osp.join(tools.cwd, 'ddp', 'iter_2.pth'))
