@@ -13,6 +13,8 @@ Each fix is one function, applied once by :func:`apply` when ``kdseg`` is import
 * :func:`cpu_safe_pytorch_launcher` - mmengine's ``pytorch`` launcher calls
   ``torch.cuda.set_device`` unconditionally; without CUDA it now initialises the process group
   directly (with ``gloo`` when ``nccl`` was asked for).
+* :func:`numpy_in1d_alias` - cityscapesscripts 2.3 (mmseg's CityscapesMetric) calls ``np.in1d``,
+  which numpy 2.4 removed; ``np.isin`` is its documented successor.
 """
 import importlib.util
 import os
@@ -181,9 +183,16 @@ def cpu_safe_pytorch_launcher() -> None:
     dist_utils._init_dist_pytorch = init_dist_pytorch
 
 
+def numpy_in1d_alias() -> None:
+    """Give numpy >= 2.4 back ``np.in1d`` as ``np.isin`` (same results for 1-D use)."""
+    if not hasattr(np, 'in1d'):
+        np.in1d = np.isin
+
+
 def apply() -> None:
     """Apply every fix; idempotent."""
     check_mmcv_ops()
     stub_mmrazor_quantization()
     secure_checkpoint_loading()
     cpu_safe_pytorch_launcher()
+    numpy_in1d_alias()

@@ -85,3 +85,7 @@ def test_pytorch_launcher_initialises_without_cuda(monkeypatch):
         assert torch.distributed.get_world_size() == 1
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_numpy_in1d_is_available_for_cityscapesscripts():
+    np.testing.assert_array_equal(np.in1d([1, 2, 3], [2, 3]), [False, True, True])

@@ -79,7 +79,7 @@ def enable_cpu_distributed(cfg: Config) -> Config:
 
 
 def enable_show_dir(cfg: Config, show_dir: str) -> Config:
-    """``--show-dir``: draw test predictions with the config's visualization hook.
+    """``--show-dir``: draw every test prediction with the config's visualization hook.
 
     mmdet's DetVisualizationHook writes to ``test_out_dir`` (relative to the run's log folder);
     mmseg's SegVisualizationHook draws through the visualizer, whose ``save_dir`` we set.
@@ -89,6 +89,7 @@ def enable_show_dir(cfg: Config, show_dir: str) -> Config:
         raise KeyError('--show-dir needs `default_hooks.visualization` in the config '
                        '(DetVisualizationHook or SegVisualizationHook)')
     hook['draw'] = True
+    hook['interval'] = 1
     if hook.get('type', '').endswith('DetVisualizationHook'):
         hook['test_out_dir'] = show_dir
     else:

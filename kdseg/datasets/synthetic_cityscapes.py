@@ -102,7 +102,7 @@ class _Appearance(NamedTuple):
     amplitude: float
 
 
-# Colours are plausible but kept apart; each class also has its own texture (see _TEXTURES).
+# Colours are plausible but kept apart; each class also has its own texture (see _texture).
 _APPEARANCE: Dict[int, _Appearance] = {
     _ROAD: _Appearance((88, 82, 92), 0.06, 'grain', 0.12),
     _SIDEWALK: _Appearance((178, 142, 152), 0.08, 'tiles', 0.3),
@@ -120,7 +120,7 @@ _APPEARANCE: Dict[int, _Appearance] = {
     _BUS: _Appearance((40, 126, 136), 0.12, 'bands', 0.35),
     IGNORE_INDEX: _Appearance((30, 30, 34), 0.1, 'flat', 0.1),
 }
-# The train ids a scene can contain (a given image holds a subset).
+# Names of the classes a scene can contain (one image holds a subset of them).
 CITYSCAPES_DRAWN_CLASSES: Tuple[str, ...] = tuple(
     CITYSCAPES_CLASSES[i] for i in sorted(_APPEARANCE) if i != IGNORE_INDEX)
 

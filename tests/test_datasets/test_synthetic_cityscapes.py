@@ -158,10 +158,7 @@ def test_mmseg_cityscapes_dataset_loads_and_gt_scores_full_miou(root):
     assert metric.evaluate(len(dataset))['mIoU'] == pytest.approx(100.0)
 
 
-def test_mmseg_cityscapes_metric_reads_label_and_instance_ids(root, tmp_path, monkeypatch):
-    pytest.importorskip('cityscapesscripts')
-    # cityscapesscripts 2.3 still calls np.in1d, which numpy 2.4 removed; np.isin is its successor.
-    monkeypatch.setattr(np, 'in1d', np.isin, raising=False)
+def test_mmseg_cityscapes_metric_reads_label_and_instance_ids(root, tmp_path):
     from mmseg.evaluation import CityscapesMetric
     dataset = build_val_dataset(root)
     metric = CityscapesMetric(output_dir=str(tmp_path / 'preds'))
