@@ -4,7 +4,7 @@ Every function takes and returns an mmengine ``Config`` and touches only the key
 user's own config stays in charge of everything else.
 """
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from mmengine.config import Config

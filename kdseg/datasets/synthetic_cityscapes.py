@@ -22,12 +22,13 @@ every image its own horizon, layout, illumination, noise and blur: a small CNN l
 hundred CPU iterations without it being trivial. Image ``index`` of ``split`` depends only on
 ``(seed, split, index)``, so the same arguments give byte-identical files.
 """
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+
+from .output_folder import prepare_root
 
 __all__ = [
     'CITYSCAPES_CLASSES', 'CITYSCAPES_DRAWN_CLASSES', 'CITYSCAPES_LABELS',
@@ -485,16 +486,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise OSError(f'could not write {path}')
 
 
-def _prepare_root(root: Path, subdirs: Sequence[str], overwrite: bool) -> None:
-    """Refuse to mix with an earlier dataset in ``root`` unless ``overwrite`` removes it."""
-    for name in subdirs:
-        existing = root / name
-        if existing.exists() and any(existing.iterdir()):
-            if not overwrite:
-                raise FileExistsError(f'{existing} is not empty; pass overwrite=True to replace it')
-            shutil.rmtree(existing)
-
-
 def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: int = 40,
                         height: int = 128, width: int = 256, seed: int = 0,
                         overwrite: bool = False) -> Dict[str, Any]:
@@ -520,7 +511,7 @@ def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: i
     if height < 32 or width < 32:
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
     root = Path(root)
-    _prepare_root(root, ('leftImg8bit', 'gtFine'), overwrite)
+    prepare_root(root, ('leftImg8bit', 'gtFine'), overwrite)
     splits: Dict[str, Dict[str, Any]] = {}
     for split_code, (split, count) in enumerate((('train', num_train), ('val', num_val))):
         cities = CITYSCAPES_SPLIT_CITIES[split]

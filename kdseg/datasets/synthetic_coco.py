@@ -20,13 +20,15 @@ byte-identical files.
 """
 import colorsys
 import json
-import shutil
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Sequence, Tuple, Union
+from typing import Any, Dict, List, NamedTuple, Tuple, Union
 
 import cv2
 import numpy as np
+
 from pycocotools import mask as mask_utils
+
+from .output_folder import prepare_root
 
 __all__ = ['SYNTHETIC_COCO_CLASSES', 'ShapeInstance', 'ShapesImage', 'generate_coco',
            'make_shapes_image']
@@ -173,16 +175,6 @@ def _annotation(instance: ShapeInstance, annotation_id: int, image_id: int) -> D
                 area=float(instance.mask.sum()), segmentation=[instance.polygon], iscrowd=0)
 
 
-def _prepare_root(root: Path, subdirs: Sequence[str], overwrite: bool) -> None:
-    """Refuse to mix with an earlier dataset in ``root`` unless ``overwrite`` removes it."""
-    for name in subdirs:
-        existing = root / name
-        if existing.exists() and any(existing.iterdir()):
-            if not overwrite:
-                raise FileExistsError(f'{existing} is not empty; pass overwrite=True to replace it')
-            shutil.rmtree(existing)
-
-
 def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 20,
                   height: int = 192, width: int = 256, seed: int = 0,
                   overwrite: bool = False) -> Dict[str, Any]:
@@ -208,7 +200,7 @@ def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 2
     if height < 32 or width < 32:
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
     root = Path(root)
-    _prepare_root(root, ('annotations', 'train2017', 'val2017'), overwrite)
+    prepare_root(root, ('annotations', 'train2017', 'val2017'), overwrite)
     (root / 'annotations').mkdir(parents=True, exist_ok=True)
     categories = [dict(id=i + 1, name=name, supercategory='shape')
                   for i, name in enumerate(SYNTHETIC_COCO_CLASSES)]

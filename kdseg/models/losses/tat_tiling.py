@@ -1,0 +1,112 @@
+"""Tiling a feature map into TaT patches and anchor windows (Lin et al., CVPR 2022, sec. 3.3).
+
+A tile grid is set by a tile count per axis (``num_patches=(n, m)``, ``num_anchors=(a_h, a_w)``) or
+by a tile size in feature pixels (``patch_size``, ``anchor_size``). Two rules place the tiles:
+
+* ``floor`` - the TaT-seg reference: tile size ``⌊H/n⌋ × ⌊W/m⌋`` and as many whole tiles as fit
+  (``⌊H/ph⌋`` rows of tiles; this is what ``Tensor.unfold`` and ``AvgPool2d`` do). The trailing rows
+  and columns that do not fill a tile are dropped.
+* ``cover`` - kdseg's default: the same tile size, plus one partial tile at the bottom / right when
+  the map does not divide (``⌈H/ph⌉`` rows of tiles). The partial tiles' missing pixels are padding,
+  masked out of the loss. When the tile size divides the map, both rules give the same tiles.
+
+Patches are numbered in raster order (``r·cols + c``) and grouped in runs of ``p`` consecutive
+patches; when the number of patches is not a multiple of ``p``, the last group is completed with empty
+(fully padded) patches. Inside a group, rows are ordered ``[position y, position x, patch j]`` so that,
+with channels last, one group is a contiguous ``(ph·pw) × (p·C)`` matrix: exactly the reference's
+``b (h d) x y -> b h (x y) d`` layout of the patch-stacked tensor, produced without any transpose.
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = ['TileGrid', 'PatchRows', 'tile_grid', 'patch_rows']
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Non-overlapping tiles of ``tile`` feature pixels, ``grid`` tiles per axis."""
+
+    tile: Tuple[int, int]
+    grid: Tuple[int, int]
+
+    @property
+    def num_tiles(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @property
+    def extent(self) -> Tuple[int, int]:
+        """Height and width spanned by the tiles (less than the map: floor; more: cover)."""
+        return self.grid[0] * self.tile[0], self.grid[1] * self.tile[1]
+
+
+def tile_grid(map_size: Tuple[int, int], count: Optional[Tuple[int, int]] = None,
+              size: Optional[Tuple[int, int]] = None, cover: bool = True,
+              arg_name: str = 'num_patches') -> TileGrid:
+    """The tile grid for an ``(H, W)`` map, from tile ``count`` or tile ``size`` (exactly one).
+
+    ``arg_name`` names the configuration key in errors (``num_patches``, ``anchor_size``, ...).
+    """
+    tile, grid = [], []
+    for axis, extent in enumerate(map_size):
+        if size is not None:
+            t = size[axis]
+        else:  # more tiles than pixels: one pixel per tile when covering
+            t = extent // count[axis] or int(cover)
+        n = (-(-extent // t) if cover else extent // t) if t > 0 else 0
+        if n == 0:
+            given = size if size is not None else count
+            raise ValueError(
+                f'{arg_name}={tuple(given)} does not fit the feature map {tuple(map_size)} with '
+                f"floor tiling (the TaT-seg reference rule): no whole tile fits. Use tiling='cover' "
+                f'or a smaller {arg_name}.')
+        tile.append(t)
+        grid.append(n)
+    return TileGrid(tile=(tile[0], tile[1]), grid=(grid[0], grid[1]))
+
+
+@dataclass(frozen=True)
+class PatchRows:
+    """Pixel order of the patch-group layout of an ``(H, W)`` map.
+
+    Attributes:
+        index: ``(num_groups·P·p,)`` long, the flat pixel ``y·W + x`` of each row; rows of padding
+            (outside the map, or empty patches) point at pixel 0 and are marked invalid.
+        valid: ``(num_groups·P·p,)`` bool, False for padding rows.
+        border: ``(N_b,)`` long, the pixels that no tile covers (floor tiling drops them).
+        num_groups, positions, patches_per_group: the layout ``(num_groups, P = ph·pw, p)``.
+        has_padding: whether any row is padding (known without a device sync).
+    """
+
+    index: Tensor
+    valid: Tensor
+    border: Tensor
+    num_groups: int
+    positions: int
+    patches_per_group: int
+    has_padding: bool
+
+
+def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int,
+               device: Optional[torch.device] = None) -> PatchRows:
+    """Rows ``[group, y, x, j]`` of the patch-group layout (patch ``group·p + j``, raster order)."""
+    height, width = map_size
+    th, tw = grid.tile
+    p = patches_per_group
+    num_groups = -(-grid.num_tiles // p)
+    g, y, x, j = torch.meshgrid(
+        torch.arange(num_groups), torch.arange(th), torch.arange(tw), torch.arange(p),
+        indexing='ij')
+    patch = g * p + j
+    row = patch // grid.grid[1] * th + y
+    col = patch % grid.grid[1] * tw + x
+    valid = ((patch < grid.num_tiles) & (row < height) & (col < width)).flatten()
+    index = torch.where(valid, (row * width + col).flatten(), 0)
+    covered = torch.zeros(height * width, dtype=torch.bool)
+    covered[index[valid]] = True
+    border = torch.nonzero(~covered).flatten()
+    return PatchRows(index=index.to(device), valid=valid.to(device), border=border.to(device),
+                     num_groups=num_groups, positions=th * tw, patches_per_group=p,
+                     has_padding=not bool(valid.all()))
