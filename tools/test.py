@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import enable_cpu_distributed, enable_dump, enable_show_dir, load_config
+from kdseg.apis import (enable_cpu_distributed, enable_dump, enable_show_dir, load_config,
+                        skip_teacher_ckpt)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +41,7 @@ def main(argv=None) -> dict:
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
+    skip_teacher_ckpt(cfg)  # a distiller's checkpoint holds its teacher
     if args.out:
         enable_dump(cfg, args.out)
     if args.show_dir:

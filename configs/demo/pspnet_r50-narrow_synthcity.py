@@ -13,9 +13,12 @@ warmup_iters = 50
 lr = 1e-3  # AdamW: learns from random init in a few hundred iterations; SGD 0.01 lags far behind
 
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs CUDA and a process group
+# top level too, like mmseg's configs: the runner gives it to models that have none, such as the
+# mmrazor distillers built from this config
+data_preprocessor = dict(size=_base_.crop_size)
 model = dict(
     pretrained=None,  # no download: random init
-    data_preprocessor=dict(size=_base_.crop_size),
+    data_preprocessor=data_preprocessor,
     backbone=dict(stem_channels=16, base_channels=16, norm_cfg=norm_cfg, init_cfg=None),
     decode_head=dict(in_channels=512, channels=64, norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=256, channels=32, norm_cfg=norm_cfg))

@@ -36,6 +36,17 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
     return cfg
 
 
+def skip_teacher_ckpt(cfg: Config) -> Config:
+    """When testing a distiller's own checkpoint, do not load ``model.teacher_ckpt`` as well.
+
+    The checkpoint already holds the teacher (``teacher.*`` weights); loading the teacher's
+    original checkpoint first would only cost time, or fail where it is not at hand.
+    """
+    if 'teacher_ckpt' in cfg.model:
+        cfg.model.teacher_ckpt = None
+    return cfg
+
+
 def enable_amp(cfg: Config) -> Config:
     """``--amp``: wrap the optimizer in mmengine's ``AmpOptimWrapper`` with dynamic loss scale.
 

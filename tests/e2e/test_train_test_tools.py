@@ -21,39 +21,51 @@ def budget(iters: int) -> list:
 
 
 FAMILIES = {
-    # family: (teacher, student, distillation config, metric keys)
+    # family: (teacher, student, distillation configs, metric keys)
     'pspnet': ('pspnet_r50-narrow_synthcity.py', 'pspnet_r18-narrow_synthcity.py',
-               'cwd_pspnet_r50-narrow_r18-narrow_synthcity.py', ['mIoU', 'aAcc']),
+               ['cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+                'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'], ['mIoU', 'aAcc']),
     'faster_rcnn': ('faster-rcnn_r50-narrow_fpn_synthcoco.py',
                     'faster-rcnn_r18-narrow_fpn_synthcoco.py',
-                    'pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py', ['coco/bbox_mAP']),
+                    ['pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                     'tat_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py'], ['coco/bbox_mAP']),
     'mask_rcnn': ('mask-rcnn_r50-narrow_fpn_synthcoco.py', 'mask-rcnn_r18-narrow_fpn_synthcoco.py',
-                  'pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                  ['pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                   'tat_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py'],
                   ['coco/bbox_mAP', 'coco/segm_mAP']),
 }
 
 
 @pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_teacher_trains_saves_evaluates_and_distils(tools, family):
-    teacher, _, distill, keys = FAMILIES[family]
-    work = f'{family}_teacher'
-    ckpt = tools.train(teacher, work, *budget(2))
+    teacher, _, distill_configs, keys = FAMILIES[family]
+    ckpt = tools.train(teacher, f'{family}_teacher', *budget(2))
     assert ckpt.endswith('iter_2.pth') and osp.isfile(ckpt)
     metrics = tools.test(teacher, ckpt, f'{family}_teacher_test')
     for key in keys:
         assert 0.0 <= metrics[key] <= 100.0, (key, metrics)
-
-    # The distillation run loads the teacher checkpoint we just saved (weights_only + allow-list).
-    distilled = tools.train(distill, f'{family}_distill', *budget(2),
-                            f'model.teacher_ckpt={ckpt}')
-    state = torch.load(distilled, map_location='cpu', weights_only=False)['state_dict']
     teacher_state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
-    # the frozen teacher inside the distiller is exactly the checkpoint we gave it
-    some_key = next(k for k in teacher_state if k.endswith('weight'))
-    assert torch.equal(state['teacher.' + some_key], teacher_state[some_key])
-    metrics = tools.test(distill, distilled, f'{family}_distill_test')
-    for key in keys:
-        assert key in metrics
+
+    for distill in distill_configs:
+        # the distillation run loads the teacher checkpoint just saved (weights_only + allow-list)
+        work = osp.splitext(distill)[0]
+        distilled = tools.train(distill, work, *budget(2), 'default_hooks.logger.interval=1',
+                                f'model.teacher_ckpt={ckpt}')
+        log = open(_log_file(tools.cwd, work)).read()
+        method = distill.split('_')[0]
+        assert f'distill.loss_{method}' in log, f'no {method} loss logged by {distill}'
+        state = torch.load(distilled, map_location='cpu', weights_only=False)['state_dict']
+        # the frozen teacher inside the distiller is exactly the checkpoint we gave it
+        for key in (k for k in teacher_state if k.endswith('weight')):
+            assert torch.equal(state['teacher.' + key], teacher_state[key]), key
+        metrics = tools.test(distill, distilled, f'{work}_test')
+        for key in keys:
+            assert key in metrics
+
+
+def _log_file(cwd, work_dir):
+    import glob
+    return sorted(glob.glob(osp.join(cwd, work_dir, '*', '*.log')))[-1]
 
 
 def test_test_tool_dumps_predictions_and_draws(tools):
@@ -100,7 +112,7 @@ def test_resume_continues_from_the_saved_iteration_with_the_same_state(tools):
 
 
 def test_two_process_distillation_with_the_pytorch_launcher(tools):
-    teacher, _, distill, _ = FAMILIES['pspnet']
+    teacher, _, (distill, _), _ = FAMILIES['pspnet']
     ckpt = tools.train(teacher, 'ddp_teacher', *budget(1))
     log = tools.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
                      osp.join(ROOT, 'configs', 'demo', distill), '2', '--work-dir', 'ddp',

@@ -4,7 +4,7 @@ import torch
 from mmengine.config import Config
 
 from kdseg.apis import (enable_amp, enable_cpu_distributed, enable_dump, enable_show_dir,
-                        load_config, set_resume)
+                        load_config, set_resume, skip_teacher_ckpt)
 
 
 @pytest.fixture
@@ -74,3 +74,10 @@ def test_show_dir_turns_on_drawing(config_file):
     assert cfg.visualizer.save_dir == 'vis'
     with pytest.raises(KeyError, match='visualization'):
         enable_show_dir(Config(dict(model=dict())), 'vis')
+
+
+def test_testing_a_distiller_does_not_reload_its_teacher(tmp_path):
+    path = tmp_path / 'distill.py'
+    path.write_text("model = dict(type='SingleTeacherDistill', teacher_ckpt='teacher.pth')\n")
+    cfg = skip_teacher_ckpt(load_config(str(path)))
+    assert cfg.model.teacher_ckpt is None

@@ -1,0 +1,3 @@
+from .tat import TaTLoss
+
+__all__ = ['TaTLoss']

@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-__all__ = ['TileGrid', 'PatchRows', 'tile_grid', 'patch_rows']
+__all__ = ['TileGrid', 'PatchRows', 'tile_grid', 'patch_rows', 'gather_rows']
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class PatchRows:
         border: ``(N_b,)`` long, the pixels that no tile covers (floor tiling drops them).
         num_groups, positions, patches_per_group: the layout ``(num_groups, P = ph·pw, p)``.
         has_padding: whether any row is padding (known without a device sync).
+        is_identity: whether the rows are exactly the pixels in raster order.
     """
 
     index: Tensor
@@ -87,6 +88,7 @@ class PatchRows:
     positions: int
     patches_per_group: int
     has_padding: bool
+    is_identity: bool
 
 
 def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int,
@@ -107,6 +109,51 @@ def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int
     covered = torch.zeros(height * width, dtype=torch.bool)
     covered[index[valid]] = True
     border = torch.nonzero(~covered).flatten()
+    is_identity = index.numel() == height * width and bool(
+        (index == torch.arange(height * width)).all())
     return PatchRows(index=index.to(device), valid=valid.to(device), border=border.to(device),
                      num_groups=num_groups, positions=th * tw, patches_per_group=p,
-                     has_padding=not bool(valid.all()))
+                     has_padding=not bool(valid.all()), is_identity=is_identity)
+
+
+class _PermuteRows(torch.autograd.Function):
+    """``rows = flat[index]`` whose backward gathers with the inverse permutation.
+
+    Every pixel appears exactly once among the non-padding rows; padding rows (which repeat pixel 0)
+    must receive zero gradient, which TaTLoss guarantees by masking them. A gather then replaces
+    ``index_select``'s serial scatter-add backward.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+        ctx.save_for_backward(inverse)
+        return flat.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None, None]:
+        inverse, = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
+
+
+def gather_rows(x: Tensor, layout: PatchRows) -> Tuple[Tensor, Optional[Tensor]]:
+    """Channels-last (B, C, H, W) → patch rows (B, N, C) and border rows (B, N_b, C) or None.
+
+    One gather over all samples (rows of every sample, then the border rows of every sample), so
+    both outputs are contiguous and the backward writes one buffer. Padding rows must get zero
+    gradient (see :class:`_PermuteRows`).
+    """
+    batch, channels, height, width = x.shape
+    flat = x.permute(0, 2, 3, 1).reshape(-1, channels)  # a view of channels-last memory
+    if layout.is_identity:
+        return flat.view(batch, -1, channels), None
+    pixels = height * width
+    offsets = torch.arange(batch, device=x.device)[:, None] * pixels
+    index = torch.cat([(offsets + layout.index).flatten(), (offsets + layout.border).flatten()])
+    real = torch.cat([layout.valid.expand(batch, -1).flatten(),
+                      layout.valid.new_ones(batch * layout.border.numel())])
+    inverse = torch.empty(batch * pixels, dtype=torch.long, device=x.device)
+    inverse[index[real]] = torch.arange(index.numel(), device=x.device)[real]
+    rows, border = _PermuteRows.apply(flat, index, inverse).split(
+        [batch * layout.index.numel(), batch * layout.border.numel()])
+    return (rows.view(batch, -1, channels),
+            border.view(batch, -1, channels) if layout.border.numel() else None)

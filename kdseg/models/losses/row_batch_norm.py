@@ -1,0 +1,193 @@
+"""BatchNorm over channel-last rows with per-sample or per-batch statistics and a validity mask.
+
+TaT's embeddings are ``Conv1×1 → BatchNorm2d``. kdseg computes the 1×1 convolutions as matrix
+products on rows (``(B, N, C)``, pixels in the patch-group order of :mod:`.tat_tiling`), and normalises
+those rows here, in place, with:
+
+* statistics per sample (``per_sample=True``: what the TaT-seg reference gets by calling the loss on
+  one sample at a time) or over the batch (plain BatchNorm), in training mode; the running
+  statistics in eval mode;
+* a row validity mask: padding rows (tile padding, padded detection inputs) take no part in the
+  statistics and come out as zeros;
+* extra rows that count in the statistics only (the border pixels that floor tiling drops, which the
+  reference still normalises over).
+
+Memory: like InPlace-ABN (Rota Bulò et al., CVPR 2018) the output overwrites the input and is the only
+full-size tensor kept for backward; the normalised features are recovered there as
+``x̂ = (y − β) / γ``. This is exact in exact arithmetic and needs every γ ≠ 0 (γ starts at 1).
+
+Shapes: ``x`` (B, N, C); ``valid`` (B, N, 1) float 0/1 or None (all valid); statistics (S, 1, C) with
+S = B (per sample) or 1 (batch), broadcasting over the rows.
+"""
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ['RowNormState', 'row_norm_forward_', 'row_norm_backward_', 'update_running_stats_']
+
+
+@dataclass
+class RowNormState:
+    """What :func:`row_norm_backward_` needs besides the output ``y``.
+
+    Attributes:
+        mean, rstd: (S, 1, C) statistics used, ``rstd = 1 / sqrt(var + eps)``.
+        var: (S, 1, C) biased variance (for the running-statistics update).
+        count: (S, 1, 1) number of valid rows behind each statistic.
+        extra_hat: (B, N_e, C) normalised extra rows, or None.
+        batch_stats: True if the statistics came from the rows (training), False if they are the
+            running statistics (constants for autograd).
+    """
+
+    mean: Tensor
+    rstd: Tensor
+    var: Tensor
+    count: Tensor
+    extra_hat: Optional[Tensor]
+    batch_stats: bool
+
+
+# Temporaries of the row reductions are kept to about this many elements (16 MiB in float32):
+# a full-size temporary costs a fresh allocation, which on CPU means page faults on every call.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _row_sum(x: Tensor, valid: Optional[Tensor]) -> Tensor:
+    """Σ over valid rows: (B, N, C) → (B, 1, C)."""
+    if valid is None:
+        return x.sum(1, keepdim=True)
+    return torch.bmm(valid.transpose(1, 2), x)  # weighted row sum without a (B, N, C) temporary
+
+
+def _row_sum_of(fn: Callable[..., Tensor], *rows: Tensor, valid: Optional[Tensor]) -> Tensor:
+    """Σ over valid rows of ``fn(*rows)`` (elementwise on (B, N, C) rows), in chunks of rows."""
+    batch, n, channels = rows[0].shape
+    step = max(1, _CHUNK_ELEMENTS // (batch * channels))
+    total = None
+    for start in range(0, n, step):
+        part = _row_sum(fn(*(r[:, start:start + step] for r in rows)),
+                        None if valid is None else valid[:, start:start + step])
+        total = part if total is None else total.add_(part)
+    return total
+
+
+def _count(x: Tensor, valid: Optional[Tensor]) -> Tensor:
+    if valid is None:
+        return x.new_full((x.shape[0], 1, 1), x.shape[1])
+    return valid.sum(1, keepdim=True)
+
+
+def _stat_groups(t: Tensor, per_sample: bool) -> Tensor:
+    """(B, ...) per-sample sums → (S, ...) sums per statistics group."""
+    return t if per_sample else t.sum(0, keepdim=True)
+
+
+def row_norm_forward_(x: Tensor, extra: Optional[Tensor], valid: Optional[Tensor],
+                      extra_valid: Optional[Tensor], weight: Tensor, bias: Tensor, eps: float,
+                      per_sample: bool, running: Optional[Tuple[Tensor, Tensor]] = None
+                      ) -> RowNormState:
+    """Normalise ``x`` in place: ``x ← γ·(x − μ)·rstd + β`` at valid rows, 0 at padding rows.
+
+    Args:
+        x: (B, N, C) rows, overwritten with the output ``y``.
+        extra: (B, N_e, C) rows that only count in the statistics, or None.
+        valid, extra_valid: (B, N, 1) / (B, N_e, 1) float 0/1 row masks, or None (all valid).
+        weight, bias: (C,) BatchNorm affine γ, β.
+        per_sample: statistics per sample (True) or over the batch (False).
+        running: (running_mean, running_var) to normalise with instead of batch statistics.
+    """
+    if running is None:
+        count = _stat_groups(_count(x, valid), per_sample)
+        total = _stat_groups(_row_sum(x, valid), per_sample)
+        if extra is not None:
+            count = count + _stat_groups(_count(extra, extra_valid), per_sample)
+            total = total + _stat_groups(_row_sum(extra, extra_valid), per_sample)
+        safe_count = count.clamp(min=1)
+        mean = total / safe_count
+        sq = _row_sum_of(lambda r: (r - mean).square_(), x, valid=valid)
+        if extra is not None:
+            sq = sq + _row_sum_of(lambda r: (r - mean).square_(), extra, valid=extra_valid)
+        var = _stat_groups(sq, per_sample) / safe_count
+    else:
+        mean, var = (s.to(x.dtype).view(1, 1, -1) for s in running)
+        count = x.new_ones(1, 1, 1)
+    rstd = (var + eps).rsqrt()
+    scale = weight * rstd
+    torch.addcmul(bias - mean * scale, x, scale, out=x)
+    if valid is not None:
+        x.mul_(valid)
+    extra_hat = None
+    if extra is not None and running is None:
+        extra_hat = (extra - mean) * rstd
+        if extra_valid is not None:
+            extra_hat.mul_(extra_valid)
+    return RowNormState(mean=mean, rstd=rstd, var=var, count=count, extra_hat=extra_hat,
+                        batch_stats=running is None)
+
+
+def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
+                       extra_valid: Optional[Tensor], weight: Tensor, bias: Tensor,
+                       state: RowNormState, per_sample: bool, dmean: Optional[Tensor] = None,
+                       drstd: Optional[Tensor] = None, in_place: bool = False
+                       ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
+    """Gradients of :func:`row_norm_forward_`: ``(dx, dextra, dweight, dbias)``.
+
+    ``dmean`` / ``drstd`` are gradients reaching the statistics directly (the anchor term uses them);
+    ``in_place`` lets ``dy`` be overwritten with ``dx`` (only for a ``dy`` the caller owns).
+
+    With n valid rows per statistics group and x̂ = (x − μ)·rstd (recovered as (y − β)/γ):
+    dβ = Σ dy, dγ = Σ dy·x̂, and dx = rstd·γ·dy + g_μ/n − g_rstd·rstd²·x̂/n, where
+    g_μ = dmean − rstd·γ·Σdy and g_rstd = drstd + γ·Σ(dy·x̂)/rstd are the total gradients of μ, rstd.
+    """
+    sum_dy = _row_sum(dy, valid)
+    sum_dy_y = _row_sum_of(torch.mul, dy, y, valid=valid)
+    sum_dy_xhat = (sum_dy_y - bias * sum_dy) / weight
+    dbias = sum_dy.sum((0, 1))
+    dweight = sum_dy_xhat.sum((0, 1))
+    scale = state.rstd * weight
+    dextra = None
+    if not state.batch_stats:
+        dx = dy.mul_(scale) if in_place else dy * scale
+    else:
+        n = state.count.clamp(min=1)
+        g_mean = -scale * _stat_groups(sum_dy, per_sample)
+        if dmean is not None:
+            g_mean = g_mean + dmean
+        g_rstd = weight * _stat_groups(sum_dy_xhat, per_sample) / state.rstd
+        if drstd is not None:
+            g_rstd = g_rstd + drstd
+        xhat_coef = -g_rstd * state.rstd.square() / n
+        # with x̂ = (y − β)/γ: dx = scale·(dy + y_coef·y) + shift, two passes over the rows
+        y_coef = xhat_coef / (weight * scale)
+        shift = g_mean / n - xhat_coef * bias / weight
+        dx = torch.addcmul(dy, y, y_coef, out=dy if in_place else None)
+        torch.addcmul(shift, dx, scale, out=dx)
+        if state.extra_hat is not None:
+            dextra = torch.addcmul(g_mean / n, state.extra_hat, xhat_coef)
+            if extra_valid is not None:
+                dextra.mul_(extra_valid)
+    if valid is not None:
+        dx.mul_(valid)
+    return dx, dextra, dweight, dbias
+
+
+def update_running_stats_(bn: nn.BatchNorm2d, state: RowNormState) -> None:
+    """Update ``bn``'s running statistics as S sequential BatchNorm calls would.
+
+    Each statistics group (each sample, or the whole batch) is one BatchNorm momentum step with its
+    mean and unbiased variance, applied in order: after S steps the running mean is
+    ``(1 − m)^S·r + Σ_s m·(1 − m)^(S−1−s)·μ_s``. Groups without valid rows are skipped.
+    """
+    count = state.count.flatten()
+    step = bn.momentum * (count > 0).to(count.dtype)
+    keep = 1 - step
+    later_keep = torch.cat([keep.flip(0).cumprod(0).flip(0)[1:], keep.new_ones(1)])
+    coef = step * later_keep
+    unbiased = state.var.flatten(1) * (count / (count - 1).clamp(min=1)).unsqueeze(1)
+    total_keep = keep.prod()
+    with torch.no_grad():
+        bn.running_mean.mul_(total_keep).add_(coef @ state.mean.flatten(1))
+        bn.running_var.mul_(total_keep).add_(coef @ unbiased)
+        bn.num_batches_tracked.add_((count > 0).sum())

@@ -1,0 +1,230 @@
+"""TaT attention and its MSE (Lin et al., CVPR 2022, arXiv 2205.10793, eqs. 4-6).
+
+For one group (or head) with queries Q, keys K, values V (N positions × D channels) and the raw
+teacher feature T:  A = softmax_j(Q Kᵀ)  (no 1/√D scaling, no temperature),  O = A V,  and the loss
+sums (O − T)² over the valid positions. Padding rows (invalid positions) are zeros in Q, K, V; a key
+row is masked out of the softmax when it is padding in every patch of its group (a group without any
+valid key attends uniformly, and all its positions are padding, so it contributes nothing).
+
+Implementations:
+
+* :class:`_GroupedAttention` - batched matmuls on one contiguous ``(P, p·C)`` matrix per group
+  (the row layout of :mod:`.tat_tiling`), with a written-out backward; used by
+  :class:`EmbeddingNormAttention`, which fuses it with the embeddings' BatchNorm for the patch-group
+  term (only the BatchNorm outputs Q, K, V, the P × P maps and the masked residual are kept), and
+  by :class:`AttentionSSE` for the anchor term.
+* :func:`attention_sse` - autograd ops around ``scaled_dot_product_attention`` with ``scale=1.0``
+  and a boolean key mask (exact; checked against an explicit softmax in the tests), for the
+  one-to-all ``plain`` mode, whose N × N maps its fused kernel never materialises. Not used for
+  patches and anchors: it cannot flush denormal weights (see :class:`_GroupedAttention`), and for
+  wide heads it is slower on CPU (256 groups of 64 × 2048: 2.0 s against 0.29 s for two bmm).
+"""
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .row_batch_norm import (RowNormState, row_norm_backward_, row_norm_forward_,
+                             update_running_stats_)
+
+__all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'attention_sse', 'key_mask']
+
+
+def key_mask(valid: Tensor) -> Tensor:
+    """(…, P, p) row validity → (…, P) bool key validity; all True where a group has no valid key."""
+    keys = valid.amax(-1) > 0
+    return keys | ~keys.any(-1, keepdim=True)
+
+
+def attention_sse(q: Tensor, k: Tensor, v: Tensor, target: Tensor, valid: Optional[Tensor],
+                  heads: int = 1) -> Tensor:
+    """Σ over valid positions of (softmax(Q Kᵀ) V − T)², per sample (autograd).
+
+    Args:
+        q, k, v, target: (B, N, C) rows; q, k, v zero at invalid rows.
+        valid: (B, N, 1) float 0/1, or None (all valid).
+        heads: channel heads, C = heads·D (channel c = h·D + d).
+
+    Returns:
+        (B,) sums of squared errors.
+    """
+    batch, n, channels = q.shape
+
+    def split(x: Tensor) -> Tensor:
+        return x.view(batch, n, heads, channels // heads).transpose(1, 2)
+
+    mask = None if valid is None else key_mask(valid)[:, None, None, :]
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, scale=1.0)
+    diff = out.transpose(1, 2).reshape(batch, n, channels) - target
+    if valid is not None:
+        diff = diff * valid
+    return diff.square().flatten(1).sum(1)
+
+
+@dataclass(frozen=True)
+class NormSpec:
+    """Static settings of :class:`EmbeddingNormAttention`.
+
+    Attributes:
+        norms: the BatchNorm2d of the query, key and value embeddings (eps, momentum, buffers).
+        per_sample: per-sample statistics (the reference) or batch statistics.
+        groups: the patch-group layout ``(num_groups, P, p)`` of the rows, for the fused attention.
+    """
+
+    norms: Tuple[nn.BatchNorm2d, nn.BatchNorm2d, nn.BatchNorm2d]
+    per_sample: bool
+    groups: Tuple[int, int, int]
+
+
+class _GroupedAttention:
+    """Forward and backward of the grouped attention on (B, G·P·p, C) rows, without autograd.
+
+    Attention weights below eps² of the dtype (1.4e-14 for float32) are flushed to zero: their
+    logits, after the row maximum is subtracted, are set to −inf. Together they change an output
+    by far less than its rounding error, and without the flush peaked attention maps (the
+    reference's logits sum over p·C channels without 1/√D scaling) fill the maps and the softmax
+    gradients with denormal floats, which make CPU matmuls about ten times slower.
+    """
+
+    def __init__(self, groups: Tuple[int, int, int], batch: int, channels: int) -> None:
+        self.num_groups, self.positions, self.patches = groups
+        self.batch = batch
+        self.channels = channels
+        self.saved: Optional[Tuple[Tensor, Tensor]] = None
+
+    def matrices(self, rows: Tensor) -> Tensor:
+        """(B, G·P·p, C) → (B·G, P, p·C): one contiguous matrix per group (a view)."""
+        return rows.view(self.batch * self.num_groups, self.positions, -1)
+
+    def rows(self, matrices: Tensor) -> Tensor:
+        return matrices.view(self.batch, -1, self.channels)
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, target: Tensor,
+                valid: Optional[Tensor]) -> Tensor:
+        """Per-sample SSE (B,); keeps the attention maps and the masked residual for backward."""
+        logits = torch.bmm(self.matrices(q), self.matrices(k).transpose(1, 2))
+        if valid is not None:
+            keys = key_mask(valid.view(-1, self.positions, self.patches))
+            logits.masked_fill_(~keys[:, None, :], float('-inf'))
+        logits.sub_(logits.amax(-1, keepdim=True))
+        logits.masked_fill_(logits < 2 * math.log(torch.finfo(logits.dtype).eps), float('-inf'))
+        attn = torch.softmax(logits, dim=-1)
+        diff = self.rows(torch.bmm(attn, self.matrices(v))).sub_(target)
+        if valid is not None:
+            diff.mul_(valid)
+        flat = diff.view(self.batch, 1, -1)
+        self.saved = attn, diff
+        return torch.bmm(flat, flat.transpose(1, 2)).flatten()
+
+    def backward(self, dsse: Tensor, q: Tensor, k: Tensor, v: Tensor
+                 ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Gradients (dq, dk, dv) as rows; consumes what forward kept."""
+        if self.saved is None:
+            raise RuntimeError('TaTLoss: backward through the same graph twice is not supported '
+                               '(its attention frees its buffers in the first backward)')
+        attn, diff = self.saved
+        self.saved = None
+        d_out = self.matrices(diff.mul_(2 * dsse.view(-1, 1, 1)))
+        dv = torch.bmm(attn.transpose(1, 2), d_out)
+        d_attn = torch.bmm(d_out, self.matrices(v).transpose(1, 2))
+        del d_out, diff
+        d_logits = d_attn.sub_((d_attn * attn).sum(-1, keepdim=True)).mul_(attn)
+        dq = torch.bmm(d_logits, self.matrices(k))
+        dk = torch.bmm(d_logits.transpose(1, 2), self.matrices(q))
+        return self.rows(dq), self.rows(dk), self.rows(dv)
+
+
+class AttentionSSE(torch.autograd.Function):
+    """Autograd form of the single-group attention SSE, for the anchor term.
+
+    ``apply(q, k, v, target, valid)`` with (B, N, C) rows (q, k, v zero at invalid rows) and a
+    (B, N, 1) float mask or None → (B,) sums of squared errors over the valid rows.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, target: Tensor,
+                valid: Optional[Tensor]) -> Tensor:
+        batch, positions, channels = q.shape
+        ctx.attention = _GroupedAttention((1, positions, 1), batch, channels)
+        ctx.save_for_backward(q, k, v)
+        return ctx.attention.forward(q, k, v, target, valid)
+
+    @staticmethod
+    def backward(ctx, dsse: Tensor) -> Tuple[Optional[Tensor], ...]:
+        return (*ctx.attention.backward(dsse, *ctx.saved_tensors), None, None)
+
+
+class EmbeddingNormAttention(torch.autograd.Function):
+    """BatchNorm of the query / key / value embeddings, optionally fused with the patch attention.
+
+    ``apply(spec, valid, extra_valid, target, *embeddings)`` where ``embeddings`` holds, for the
+    query, key and value in turn, ``(x, extra, weight, bias)``: the 1×1-conv outputs as rows
+    (B, N, C) (overwritten with the BatchNorm output), the statistics-only extra rows (B, N_e, C) or
+    None, and the BatchNorm γ, β. ``valid`` / ``extra_valid`` are (B, N, 1) / (B, N_e, 1) row masks
+    or None; ``target`` is the raw teacher rows (B, N, C) to fuse the patch attention, or None.
+
+    Returns ``(sse, q, k, v, mean_q, rstd_q, mean_k, rstd_k, mean_v, rstd_v)``: the per-sample SSE
+    (B,) of the fused attention (zeros without ``target``), the normalised rows, and the statistics
+    (S, 1, C) for terms computed outside (the anchors). In training mode the running statistics are
+    updated as :func:`.row_batch_norm.update_running_stats_` describes.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: NormSpec, valid: Optional[Tensor], extra_valid: Optional[Tensor],
+                target: Optional[Tensor], *embeddings: Optional[Tensor]) -> Tuple[Tensor, ...]:
+        xs = embeddings[0::4]
+        batch, _, channels = xs[0].shape
+        states: List[RowNormState] = []
+        for norm, (x, extra, weight, bias) in zip(spec.norms, _chunks(embeddings, 4)):
+            training = norm.training or not norm.track_running_stats
+            running = None if training else (norm.running_mean, norm.running_var)
+            state = row_norm_forward_(x, extra, valid, extra_valid, weight, bias, norm.eps,
+                                      spec.per_sample, running)
+            if training and norm.track_running_stats:
+                update_running_stats_(norm, state)
+            states.append(state)
+        ctx.mark_dirty(*xs)
+        ctx.set_materialize_grads(False)
+        ctx.spec = spec
+        ctx.attention = None
+        sse = xs[0].new_zeros(batch)
+        if target is not None:
+            ctx.attention = _GroupedAttention(spec.groups, batch, channels)
+            sse = ctx.attention.forward(*xs, target, valid)
+        stats = [t for s in states for t in (s.mean, s.rstd)]
+        ctx.states = [(s.var, s.count, s.extra_hat, s.batch_stats) for s in states]
+        ctx.save_for_backward(valid, extra_valid, *xs, *stats, *embeddings[2::4],
+                              *embeddings[3::4])
+        return (sse, *xs, *stats)
+
+    @staticmethod
+    def backward(ctx, dsse: Optional[Tensor], *grads: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
+        valid, extra_valid, *saved = ctx.saved_tensors
+        ys, stats, weights, biases = saved[0:3], saved[3:9], saved[9:12], saved[12:15]
+        dys, dstats = list(grads[0:3]), grads[3:9]
+        owned = [False] * 3
+        if ctx.attention is not None and dsse is not None:
+            for i, d in enumerate(ctx.attention.backward(dsse, *ys)):
+                dys[i] = d if dys[i] is None else d.add_(dys[i])
+                owned[i] = True
+        result: List[Optional[Tensor]] = [None] * 4
+        for i in range(3):
+            var, count, extra_hat, batch_stats = ctx.states[i]
+            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, extra_hat, batch_stats)
+            dmean, drstd = dstats[2 * i], dstats[2 * i + 1]
+            if dys[i] is None and dmean is None and drstd is None:
+                result += [None] * 4
+                continue
+            dy = dys[i] if dys[i] is not None else torch.zeros_like(ys[i])
+            dx, dextra, dweight, dbias = row_norm_backward_(
+                dy, ys[i], valid, extra_valid, weights[i], biases[i], state,
+                ctx.spec.per_sample, dmean, drstd, in_place=owned[i])
+            result += [dx, dextra, dweight, dbias]
+        return tuple(result)
+
+
+def _chunks(seq: Sequence, size: int) -> List[Sequence]:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]

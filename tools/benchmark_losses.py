@@ -1,0 +1,252 @@
+"""Benchmark kdseg's TaTLoss against a naive per-sample formulation of the same maths.
+
+Cases (METHODS.md 1.4 / 1.5):
+  a  TaT-seg VOC setting: 2×256×129×129 student and teacher, 16×16 patches, 64 groups, 32×32
+     anchors, reference mode.
+  b  PSPNet R18 → R101 C5 at 512×1024: student 2×512×64×128 → teacher 2×2048×64×128, 8×16
+     patches (8×8 pixels), one group per patch, 16×32 anchors (4×4 pixels), reference mode; also
+     the floor: the three 1×1 embedding matmuls alone, forward + backward.
+  c  FPN P2-P6 of a 2×3×800×1216 batch (strides 4-64), 256 channels, default (hierarchical, batch
+     statistics, cover tiling): patch_size 8×8 at every level, anchor windows of 32 image pixels
+     (anchor_size 8, 4, 2, 1, 1); the second image is 800×1067, so the padded border is masked.
+
+Time: median over --reps forward+backward steps after one warm-up step, kdseg and naive steps
+interleaved so that machine load affects both alike. Peak extra memory: during one step, the
+maximum of the running sum of bytes allocated minus bytes freed, from torch.profiler's allocation
+events (``profile_memory=True``); tensors that exist before the step (inputs, parameters) are not
+counted, gradients created by the step are.
+
+Usage: python tools/benchmark_losses.py [--cases a,b,c] [--reps 3] [--threads 2]
+"""
+import argparse
+import math
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch._C._profiler import _EventType
+from torch.profiler import ProfilerActivity, profile
+
+from kdseg.models.losses import TaTLoss
+from kdseg.models.losses.tat_tiling import tile_grid
+
+Step = Callable[[], Tensor]
+
+
+# --------------------------------------------------------------------------------------------
+# The naive formulation: the TaT-seg reference's code path (one sample at a time, embeddings as
+# Conv2d + BatchNorm2d modules, patches by unfold, attention by einsum on rearranged stacks),
+# extended with kdseg's cover tiling and padding masks for case c.
+def _naive_embed(loss: TaTLoss, student: Tensor, teacher: Tensor, valid: Optional[Tensor]
+                 ) -> List[Tuple[Tensor, Tensor, Tensor]]:
+    """Per-sample (q, k, v), embedded as the reference does (per-sample or batch statistics)."""
+    modules = ((loss.query, student), (loss.key, teacher), (loss.value, student))
+    if loss.bn_stats == 'sample':
+        return [tuple(m(x[b:b + 1])[0] for m, x in modules) for b in range(student.shape[0])]
+    outs = []
+    w = torch.ones_like(teacher[:, :1]) if valid is None else valid[:, None].to(teacher.dtype)
+    for module, x in modules:  # batch statistics over the valid pixels
+        z = module[0](x)
+        mean = (z * w).sum((0, 2, 3), keepdim=True) / w.sum()
+        var = ((z - mean) ** 2 * w).sum((0, 2, 3), keepdim=True) / w.sum()
+        bn = module[1]
+        outs.append(((z - mean) / torch.sqrt(var + bn.eps) * bn.weight[:, None, None]
+                     + bn.bias[:, None, None]) * w)
+    return list(zip(*outs))
+
+
+def _fit(x: Tensor, extent: Tuple[int, int]) -> Tensor:
+    """Crop or zero-pad the last two dims of x to ``extent``."""
+    x = x[..., :extent[0], :extent[1]]
+    return F.pad(x, (0, extent[1] - x.shape[-1], 0, extent[0] - x.shape[-2]))
+
+
+def _one_to_all(q: Tensor, k: Tensor, v: Tensor, t: Tensor, heads: int,
+                pixel_valid: Optional[Tensor]) -> Tensor:
+    """The reference's ``sub_loss``: (G·d, h, w) stacks → MSE of softmax(QKᵀ)V against t."""
+    channels, h, w = q.shape
+
+    def heads_first(x: Tensor) -> Tensor:  # 'b (h d) x y -> b h (x y) d'
+        return x.reshape(heads, channels // heads, h * w).transpose(1, 2)
+
+    sim = torch.einsum('hid,hjd->hij', heads_first(q), heads_first(k))
+    if pixel_valid is not None:  # (heads, d-blocks of patches, h·w): a key needs one valid patch
+        keys = pixel_valid.any(1)
+        keys = keys | ~keys.any(-1, keepdim=True)
+        sim = sim.masked_fill(~keys[:, None, :], float('-inf'))
+    out = torch.einsum('hij,hjd->hid', sim.softmax(-1), heads_first(v))
+    out = out.transpose(1, 2).reshape(channels, h, w)
+    if pixel_valid is None:
+        return F.mse_loss(out, t)
+    mask = pixel_valid.reshape(heads, -1, 1, h, w).expand(-1, -1, channels // heads // pixel_valid
+                                                          .shape[1], -1, -1).reshape_as(out)
+    return ((out - t) ** 2 * mask).sum() / mask.sum()
+
+
+def naive_tat(loss: TaTLoss, student: Tensor, teacher: Tensor,
+              valid: Optional[Tensor] = None) -> Tensor:
+    """The same loss as ``loss(student, teacher, valid_mask=valid)``, one sample at a time."""
+    teacher = teacher.detach()
+    height, width = teacher.shape[-2:]
+    cover = loss.tiling == 'cover'
+    patches = tile_grid((height, width), loss.num_patches, loss.patch_size, cover)
+    anchors = tile_grid((height, width), loss.num_anchors, loss.anchor_size, cover)
+    p = loss.patches_per_group
+    groups = -(-patches.num_tiles // p)
+    total = 0
+    for b, (q, k, v) in enumerate(_naive_embed(loss, student, teacher, valid)):
+        vmap = (torch.ones(1, height, width) if valid is None else valid[b:b + 1]).to(q.dtype)
+        stacks = []
+        for x in (q, k, v, teacher[b], vmap):  # grid_tensor_seq + the stacking permute
+            x = _fit(x, patches.extent).unfold(1, patches.tile[0], patches.tile[0])
+            x = x.unfold(2, patches.tile[1], patches.tile[1]).reshape(x.shape[0], -1,
+                                                                      *patches.tile)
+            x = F.pad(x, (0, 0, 0, 0, 0, groups * p - patches.num_tiles))  # empty patches
+            stacks.append(x.transpose(0, 1).reshape(-1, *patches.tile))
+        padded = cover and patches.extent != (height, width) or groups * p != patches.num_tiles
+        pixel_valid = stacks[4].view(groups, p, -1) > 0 if valid is not None or padded else None
+        patch = _one_to_all(*stacks[:4], groups, pixel_valid)
+        pooled = [F.avg_pool2d(_fit(x * vmap, anchors.extent), anchors.tile)
+                  for x in (q, k, v, teacher[b])]
+        weight = F.avg_pool2d(_fit(vmap, anchors.extent), anchors.tile)
+        pooled = [x / weight.clamp(min=1 / math.prod(anchors.tile)) for x in pooled]
+        anchor_valid = (None if valid is None and anchors.extent == (height, width)
+                        else (weight > 0).view(1, 1, -1))
+        anchor = _one_to_all(*pooled, 1, anchor_valid)
+        total = total + loss.patch_weight * patch + loss.anchor_weight * anchor
+    return loss.loss_weight * total / student.shape[0]
+
+
+# --------------------------------------------------------------------------------------------
+def peak_extra_bytes(step: Step) -> int:
+    """Peak of (bytes allocated − bytes freed) during one call of ``step``."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = []
+
+    def walk(nodes) -> None:
+        for node in nodes:
+            if node.tag == _EventType.Allocation:
+                events.append((node.start_time_ns, node.extra_fields.alloc_size))
+            walk(node.children)
+
+    walk(prof.profiler.kineto_results.experimental_event_tree())
+    live = peak = 0
+    for _, size in sorted(events):
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def _zero_grads(tensors: Sequence[Tensor]) -> None:
+    for t in tensors:
+        t.grad = None
+
+
+def time_steps(steps: Dict[str, Step], grads: Sequence[Tensor], reps: int) -> Dict[str, float]:
+    """Median seconds per step, steps interleaved, after one warm-up call each."""
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for rep in range(reps + 1):
+        for name, step in steps.items():
+            _zero_grads(grads)
+            start = time.perf_counter()
+            step()
+            if rep:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def fwd_bwd(fn: Callable[[], Tensor]) -> Step:
+    def step() -> Tensor:
+        value = fn()
+        value.backward()
+        return value.detach()
+    return step
+
+
+def build_case(case: str):
+    """(description, kdseg step, naive step, grad tensors, extra steps) for one case."""
+    torch.manual_seed(0)
+    if case in ('a', 'b'):
+        if case == 'a':
+            (cs, ct, h, w), cfg = (256, 256, 129, 129), dict(
+                num_patches=(16, 16), num_groups=64, num_anchors=(32, 32))
+        else:
+            (cs, ct, h, w), cfg = (512, 2048, 64, 128), dict(
+                num_patches=(8, 16), num_anchors=(16, 32))
+        loss = TaTLoss(cs, ct, reference=True, loss_weight=0.1, anchor_weight=0.4, **cfg)
+        student = torch.randn(2, cs, h, w, requires_grad=True)
+        teacher = torch.randn(2, ct, h, w)
+        params = [student, *loss.parameters()]
+        extra = {}
+        if case == 'b':
+            weights = [loss.query[0].weight, loss.key[0].weight, loss.value[0].weight]
+            upstream = [torch.randn(2, ct, h * w) for _ in range(3)]
+
+            def floor() -> Tensor:
+                s, t = student.flatten(2), teacher.flatten(2)
+                outs = [weights[0].flatten(1) @ s, weights[1].flatten(1) @ t,
+                        weights[2].flatten(1) @ s]
+                torch.autograd.backward(outs, upstream)
+                return outs[0].detach()[0, 0, 0]
+
+            extra['embedding matmuls (floor)'] = floor
+        return (loss, fwd_bwd(lambda: loss(student, teacher)),
+                fwd_bwd(lambda: naive_tat(loss, student, teacher)), params, extra)
+
+    # case c: one TaTLoss per FPN level
+    batch_shape, image_w = (800, 1216), 1067
+    levels = []
+    for stride in (4, 8, 16, 32, 64):
+        h, w = math.ceil(batch_shape[0] / stride), math.ceil(batch_shape[1] / stride)
+        loss = TaTLoss(256, 256, patch_size=(8, 8), anchor_size=(max(1, 32 // stride),) * 2)
+        valid = torch.ones(2, h, w, dtype=torch.bool)
+        valid[1, :, math.ceil(image_w / stride):] = False
+        levels.append((loss, torch.randn(2, 256, h, w, requires_grad=True),
+                       torch.randn(2, 256, h, w), valid))
+    params = [t for loss, s, _, _ in levels for t in (s, *loss.parameters())]
+    return (levels, fwd_bwd(lambda: sum(l(s, t, valid_mask=m) for l, s, t, m in levels)),
+            fwd_bwd(lambda: sum(naive_tat(l, s, t, m) for l, s, t, m in levels)), params, {})
+
+
+def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
+    _, kdseg_step, naive_step, grads, extra = build_case(case)
+    steps = {'kdseg': kdseg_step, 'naive': naive_step, **extra}
+    times = time_steps(steps, grads, reps)
+    rows = []
+    for name, step in steps.items():
+        _zero_grads(grads)
+        rows.append((name, times[name], peak_extra_bytes(step) / 2**20, ''))
+    _zero_grads(grads)
+    diff = (kdseg_step() - naive_step()).abs().item()
+    rows[0] = rows[0][:3] + (f'|Δloss| = {diff:.2e}',)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--cases', default='a,b,c', help='comma-separated subset of a,b,c')
+    parser.add_argument('--reps', type=int, default=3, help='timed steps per variant')
+    parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.reps}')
+    print(f'| case | variant | fwd+bwd (s) | vs naive | peak extra (MiB) | vs naive | note |')
+    print('|---|---|---|---|---|---|---|')
+    for case in args.cases.split(','):
+        rows = run_case(case.strip(), args.reps)
+        naive_time, naive_mem = rows[1][1], rows[1][2]
+        for name, seconds, mib, note in rows:
+            print(f'| {case} | {name} | {seconds:.3f} | {seconds / naive_time:.2f}× | {mib:.0f} '
+                  f'| {mib / naive_mem:.2f}× | {note} |', flush=True)
+        if case.strip() == 'b':
+            floor = rows[2][1]
+            print(f'| b | kdseg / floor | {rows[0][1] / floor:.2f}× of the embedding matmuls '
+                  '| | | | |')
+
+
+if __name__ == '__main__':
+    main()
