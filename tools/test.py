@@ -8,31 +8,24 @@ Checkpoints load with weights_only=True and kdseg's allow-list (kdseg.compat).
 import argparse
 import os
 
-from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
 from kdseg.apis import (enable_cpu_distributed, enable_dump, enable_show_dir, load_config,
                         skip_teacher_ckpt)
+from kdseg.apis.cli import add_runner_arguments, parse_runner_args
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint with kdseg')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='pickle the raw predictions to this .pkl file')
-    parser.add_argument('--show-dir', help='draw predictions into this dir (under the log dir '
-                        'for mmdet, as given for mmseg)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    parser.add_argument('--show-dir', help='draw every prediction into this dir (under the log '
+                        'dir for mmdet, as given for mmseg)')
+    add_runner_arguments(parser)
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None) -> dict:

@@ -1,6 +1,8 @@
 """End to end through tools/train.py and tools/test.py: each family trains, saves, evaluates, and
 its distillation config trains from the saved teacher; resume continues exactly; two processes
 train with the pytorch launcher on CPU."""
+import glob
+import os
 import os.path as osp
 import pickle
 import sys
@@ -64,7 +66,6 @@ def test_teacher_trains_saves_evaluates_and_distils(tools, family):
 
 
 def _log_file(cwd, work_dir):
-    import glob
     return sorted(glob.glob(osp.join(cwd, work_dir, '*', '*.log')))[-1]
 
 
@@ -78,12 +79,11 @@ def test_test_tool_dumps_predictions_and_draws(tools):
         preds = pickle.load(f)
     assert len(preds) == 4  # the synthetic val split
     assert preds[0]['pred_sem_seg']['data'].shape[-2:] == (128, 256)
-    # the synthetic val split has 4 images, each drawn once
+    # each of the 4 val images drawn once
     assert len([p for p in _files(show) if p.endswith('.png')]) == 4
 
 
 def _files(folder):
-    import os
     return [osp.join(d, f) for d, _, names in os.walk(folder) for f in names]
 
 
