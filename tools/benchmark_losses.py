@@ -3,12 +3,14 @@
 Cases (METHODS.md 1.4 / 1.5):
   a  TaT-seg VOC setting: 2×256×129×129 student and teacher, 16×16 patches, 64 groups, 32×32
      anchors, reference mode.
-  b  PSPNet R18 → R101 C5 at 512×1024: student 2×512×64×128 → teacher 2×2048×64×128, 8×16
-     patches (8×8 pixels), one group per patch, 16×32 anchors (4×4 pixels), reference mode; also
-     the floor: the three 1×1 embedding matmuls alone, forward + backward.
-  c  FPN P2-P6 of a 2×3×800×1216 batch (strides 4-64), 256 channels, default (hierarchical, batch
-     statistics, cover tiling): patch_size 8×8 at every level, anchor windows of 32 image pixels
-     (anchor_size 8, 4, 2, 1, 1); the second image is 800×1067, so the padded border is masked.
+  b  PSPNet R18 → R101 C5 at 512×1024: student 2×512×64×128 → teacher 2×2048×64×128, the geometry
+     of configs/tat/tat_c5_*: 8×16 patches (8×8 pixels) in 32 groups of 4, 16×32 anchors (4×4
+     pixels); reference mode, so that the naive formulation is the reference's. Also the floor:
+     the three 1×1 embedding matmuls alone, forward + backward.
+  c  FPN P2-P6 of a 2×3×800×1216 batch (strides 4-64), 256 channels, the settings of
+     configs/_base_/distill/tat_fpn_p2-p6.py: default mode (hierarchical, batch statistics, cover
+     tiling), patch_size 8×8 at every level, anchor windows of 32 image pixels (anchor_size 8, 4,
+     2, 1, 1); the second image is 800×1067, so its padded border is masked.
 
 Time: median over --reps forward+backward steps after one warm-up step, kdseg and naive steps
 interleaved so that machine load affects both alike. Peak extra memory: during one step, the
@@ -181,7 +183,7 @@ def build_case(case: str):
                 num_patches=(16, 16), num_groups=64, num_anchors=(32, 32))
         else:
             (cs, ct, h, w), cfg = (512, 2048, 64, 128), dict(
-                num_patches=(8, 16), num_anchors=(16, 32))
+                num_patches=(8, 16), num_groups=32, num_anchors=(16, 32))
         loss = TaTLoss(cs, ct, reference=True, loss_weight=0.1, anchor_weight=0.4, **cfg)
         student = torch.randn(2, cs, h, w, requires_grad=True)
         teacher = torch.randn(2, ct, h, w)
@@ -207,7 +209,8 @@ def build_case(case: str):
     levels = []
     for stride in (4, 8, 16, 32, 64):
         h, w = math.ceil(batch_shape[0] / stride), math.ceil(batch_shape[1] / stride)
-        loss = TaTLoss(256, 256, patch_size=(8, 8), anchor_size=(max(1, 32 // stride),) * 2)
+        loss = TaTLoss(256, 256, patch_size=(8, 8), anchor_size=(max(1, 32 // stride),) * 2,
+                       anchor_weight=0.4, loss_weight=0.2)
         valid = torch.ones(2, h, w, dtype=torch.bool)
         valid[1, :, math.ceil(image_w / stride):] = False
         levels.append((loss, torch.randn(2, 256, h, w, requires_grad=True),
@@ -227,7 +230,8 @@ def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
         rows.append((name, times[name], peak_extra_bytes(step) / 2**20, ''))
     _zero_grads(grads)
     ours, naive = kdseg_step(), naive_step()
-    rows[0] = rows[0][:3] + (f'loss {ours.item():.5g}, |Δ| vs naive {(ours - naive).abs().item():.1e}',)
+    diff = (ours - naive).abs().item()
+    rows[0] = rows[0][:3] + (f'loss {ours.item():.5g}, |Δ| vs naive {diff:.1e}',)
     return rows
 
 

@@ -1,8 +1,8 @@
 """BatchNorm over channel-last rows with per-sample or per-batch statistics and a validity mask.
 
 TaT's embeddings are ``Conv1×1 → BatchNorm2d``. kdseg computes the 1×1 convolutions as matrix
-products on rows (``(B, N, C)``, pixels in the patch-group order of :mod:`.tat_tiling`), and normalises
-those rows here, in place, with:
+products on rows (``(B, N, C)``, pixels in the patch-group order of :mod:`.tat_tiling`), and
+normalises those rows here, in place, with:
 
 * statistics per sample (``per_sample=True``: what the TaT-seg reference gets by calling the loss on
   one sample at a time) or over the batch (plain BatchNorm), in training mode; the running
@@ -12,12 +12,12 @@ those rows here, in place, with:
 * extra rows that count in the statistics only (the border pixels that floor tiling drops, which the
   reference still normalises over).
 
-Memory: like InPlace-ABN (Rota Bulò et al., CVPR 2018) the output overwrites the input and is the only
-full-size tensor kept for backward; the normalised features are recovered there as
+Memory: like InPlace-ABN (Rota Bulò et al., CVPR 2018) the output overwrites the input and is the
+only full-size tensor kept for backward; the normalised features are recovered there as
 ``x̂ = (y − β) / γ``. This is exact in exact arithmetic and needs every γ ≠ 0 (γ starts at 1).
 
-Shapes: ``x`` (B, N, C); ``valid`` (B, N, 1) float 0/1 or None (all valid); statistics (S, 1, C) with
-S = B (per sample) or 1 (batch), broadcasting over the rows.
+Shapes: ``x`` (B, N, C); ``valid`` (B, N, 1) float 0/1 or None (all valid); statistics (S, 1, C)
+with S = B (per sample) or 1 (batch), broadcasting over the rows.
 """
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
@@ -99,19 +99,14 @@ def row_norm_forward_(x: Tensor, extra: Optional[Tensor], valid: Optional[Tensor
         running: (running_mean, running_var) to normalise with instead of batch statistics.
     """
     if running is None:
-        count = _stat_groups(_count(x, valid), per_sample)
-        total = _stat_groups(_row_sum(x, valid), per_sample)
-        if extra is not None:
-            count = count + _stat_groups(_count(extra, extra_valid), per_sample)
-            total = total + _stat_groups(_row_sum(extra, extra_valid), per_sample)
+        blocks = [(x, valid)] + ([] if extra is None else [(extra, extra_valid)])
+        count = sum(_stat_groups(_count(r, w), per_sample) for r, w in blocks)
         safe_count = count.clamp(min=1)
-        mean = total / safe_count
-        sq = _row_sum_of(lambda r: (r - mean).square_(), x, valid=valid)
-        if extra is not None:
-            sq = sq + _row_sum_of(lambda r: (r - mean).square_(), extra, valid=extra_valid)
-        var = _stat_groups(sq, per_sample) / safe_count
-    else:
-        mean, var = (s.to(x.dtype).view(1, 1, -1) for s in running)
+        mean = sum(_stat_groups(_row_sum(r, w), per_sample) for r, w in blocks) / safe_count
+        squares = (_row_sum_of(lambda d: (d - mean).square_(), r, valid=w) for r, w in blocks)
+        var = sum(_stat_groups(sq, per_sample) for sq in squares) / safe_count
+    else:  # copies: the outputs must not alias the buffers that training mode updates
+        mean, var = (s.to(x.dtype).view(1, 1, -1).clone() for s in running)
         count = x.new_ones(1, 1, 1)
     rstd = (var + eps).rsqrt()
     scale = weight * rstd
@@ -130,16 +125,17 @@ def row_norm_forward_(x: Tensor, extra: Optional[Tensor], valid: Optional[Tensor
 def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
                        extra_valid: Optional[Tensor], weight: Tensor, bias: Tensor,
                        state: RowNormState, per_sample: bool, dmean: Optional[Tensor] = None,
-                       drstd: Optional[Tensor] = None, in_place: bool = False
+                       drstd: Optional[Tensor] = None, out: Optional[Tensor] = None
                        ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
     """Gradients of :func:`row_norm_forward_`: ``(dx, dextra, dweight, dbias)``.
 
-    ``dmean`` / ``drstd`` are gradients reaching the statistics directly (the anchor term uses them);
-    ``in_place`` lets ``dy`` be overwritten with ``dx`` (only for a ``dy`` the caller owns).
+    ``dmean`` / ``drstd``: gradients reaching the statistics directly (the anchor term's).
+    ``dx`` is written into ``out`` when given: ``dy`` or ``y`` themselves may be overwritten, when
+    the caller owns them and needs them no longer.
 
     With n valid rows per statistics group and x̂ = (x − μ)·rstd (recovered as (y − β)/γ):
     dβ = Σ dy, dγ = Σ dy·x̂, and dx = rstd·γ·dy + g_μ/n − g_rstd·rstd²·x̂/n, where
-    g_μ = dmean − rstd·γ·Σdy and g_rstd = drstd + γ·Σ(dy·x̂)/rstd are the total gradients of μ, rstd.
+    g_μ = dmean − rstd·γ·Σdy and g_rstd = drstd + γ·Σ(dy·x̂)/rstd, the total gradients of μ, rstd.
     """
     sum_dy = _row_sum(dy, valid)
     sum_dy_y = _row_sum_of(torch.mul, dy, y, valid=valid)
@@ -149,7 +145,7 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
     scale = state.rstd * weight
     dextra = None
     if not state.batch_stats:
-        dx = dy.mul_(scale) if in_place else dy * scale
+        dx = torch.mul(dy, scale, out=out)
     else:
         n = state.count.clamp(min=1)
         g_mean = -scale * _stat_groups(sum_dy, per_sample)
@@ -162,7 +158,7 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
         # with x̂ = (y − β)/γ: dx = scale·(dy + y_coef·y) + shift, two passes over the rows
         y_coef = xhat_coef / (weight * scale)
         shift = g_mean / n - xhat_coef * bias / weight
-        dx = torch.addcmul(dy, y, y_coef, out=dy if in_place else None)
+        dx = torch.addcmul(dy, y, y_coef, out=out)
         torch.addcmul(shift, dx, scale, out=dx)
         if state.extra_hat is not None:
             dextra = torch.addcmul(g_mean / n, state.extra_hat, xhat_coef)

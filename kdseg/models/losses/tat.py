@@ -42,6 +42,32 @@ def _one_of(mode: str, needed: bool, count: Optional[Pair], size: Optional[Pair]
         raise ValueError(f"{given[0]} is not used by mode='{mode}'")
 
 
+def _patches_per_group(mode: str, num_groups: Optional[int], num_patches: Optional[Pair],
+                       teacher_channels: int) -> int:
+    """p, the patches sharing one attention map, from ``num_groups`` (validated for ``mode``)."""
+    if num_groups is None:
+        return 1
+    if not isinstance(num_groups, int) or num_groups <= 0:
+        raise ValueError(f'num_groups must be a positive int, got {num_groups!r}')
+    if mode == 'anchor':
+        raise ValueError("num_groups is not used by mode='anchor' (anchors use one head)")
+    if mode == 'plain':
+        if teacher_channels % num_groups:
+            raise ValueError(f"num_groups={num_groups} (heads in mode='plain') must divide "
+                             f'teacher_channels={teacher_channels}')
+        return 1
+    if num_patches is None:
+        raise ValueError('num_groups needs num_patches (with patch_size the number of patches '
+                         'varies with the input; each patch is then its own group, '
+                         'num_groups=None)')
+    patches = num_patches[0] * num_patches[1]
+    if patches % num_groups:
+        raise ValueError(f'num_groups={num_groups} must divide the number of patches n·m = '
+                         f'{num_patches[0]}×{num_patches[1]} = {patches} (otherwise a group '
+                         "would split a patch's channels)")
+    return patches // num_groups
+
+
 def _as_row_mask(mask: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
     return None if mask is None else mask.to(dtype).unsqueeze(-1)
 
@@ -61,11 +87,11 @@ class TaTLoss(nn.Module):
 
     Hierarchical TaT (paper sec. 3.3, the reference's ``distillation_loss_all``):
 
-    * patch-group distillation: the map is tiled into patches (``num_patches=(n, m)`` gives patches
-      of ``⌊H/n⌋ × ⌊W/m⌋``; ``patch_size`` gives them in feature pixels); runs of p raster-consecutive
-      patches form a group whose patches are stacked along channels, so one (ph·pw) × (ph·pw)
-      attention map is shared by the p patches (its logits sum ⟨q, k⟩ over them). L_patch is the MSE
-      over all patches.
+    * patch-group distillation: the map is tiled into patches (``num_patches=(n, m)`` gives
+      patches of ``⌊H/n⌋ × ⌊W/m⌋``; ``patch_size`` gives them in feature pixels); runs of p
+      raster-consecutive patches form a group whose patches are stacked along channels, so one
+      (ph·pw) × (ph·pw) attention map is shared by the p patches (its logits sum ⟨q, k⟩ over
+      them). L_patch is the MSE over all patches.
     * anchor-point distillation: γ(S), θ(T), φ(S) and T are average-pooled over windows of
       ``⌊H/a_h⌋ × ⌊W/a_w⌋`` (``num_anchors``) or ``anchor_size`` pixels; single-head one-to-all TaT
       over the anchors gives L_anchor.
@@ -77,9 +103,9 @@ class TaTLoss(nn.Module):
 
     ``reference=True`` is the exact TaT-seg formulation: BatchNorm statistics per sample (the
     reference loops over the batch, so each embedding normalises one sample over its H·W positions
-    and its running statistics take B momentum steps per call), floor tiling (trailing rows / columns
-    that do not fill a patch or an anchor window are dropped from the attention and the MSE, but
-    still count in the BatchNorm statistics, as in the reference).
+    and its running statistics take B momentum steps per call), floor tiling (trailing rows and
+    columns that do not fill a patch or an anchor window are dropped from the attention and the
+    MSE, but still count in the BatchNorm statistics, as in the reference).
 
     kdseg's default for dense prediction (TaT-seg has no detection or Cityscapes setting):
 
@@ -175,26 +201,8 @@ class TaTLoss(nn.Module):
         uses_anchors = mode in ('hierarchical', 'anchor')
         _one_of(mode, uses_patches, num_patches, patch_size, 'num_patches', 'patch_size')
         _one_of(mode, uses_anchors, num_anchors, anchor_size, 'num_anchors', 'anchor_size')
-        if num_groups is not None and (not isinstance(num_groups, int) or num_groups <= 0):
-            raise ValueError(f'num_groups must be a positive int, got {num_groups!r}')
-        self.patches_per_group = 1
-        if num_groups is not None:
-            if mode == 'plain' and teacher_channels % num_groups:
-                raise ValueError(f"num_groups={num_groups} (heads in mode='plain') must divide "
-                                 f'teacher_channels={teacher_channels}')
-            if mode == 'anchor':
-                raise ValueError("num_groups is not used by mode='anchor' (anchors use one head)")
-            if uses_patches and num_patches is None:
-                raise ValueError('num_groups needs num_patches (with patch_size the number of '
-                                 'patches varies with the input; each patch is then its own '
-                                 'group, num_groups=None)')
-            if uses_patches and (num_patches[0] * num_patches[1]) % num_groups:
-                raise ValueError(
-                    f'num_groups={num_groups} must divide the number of patches n·m = '
-                    f'{num_patches[0]}×{num_patches[1]} = {num_patches[0] * num_patches[1]} '
-                    '(otherwise a group would split a patch\'s channels)')
-            if uses_patches:
-                self.patches_per_group = num_patches[0] * num_patches[1] // num_groups
+        self.patches_per_group = _patches_per_group(mode, num_groups, num_patches,
+                                                    teacher_channels)
 
         self.student_channels = student_channels
         self.teacher_channels = teacher_channels
@@ -272,12 +280,14 @@ class TaTLoss(nn.Module):
         sse, q, k, v, *stats = EmbeddingNormAttention.apply(
             spec, row_valid, extra_valid, t_rows if uses_patches else None, *embeddings)
 
-        rows_count = (layout.index.numel() if row_valid is None else row_valid.sum((1, 2)))
+        # MSE means run over the valid positions × C_t of each sample
+        elements = self.teacher_channels * (
+            layout.index.numel() if row_valid is None else row_valid.sum((1, 2)))
+        per_sample = 0
         if self.mode == 'plain':
-            sse = attention_sse(q, k, v, t_rows, row_valid, self.num_groups or 1)
-        per_sample = sse / (rows_count * self.teacher_channels)
-        if uses_patches:
-            per_sample = self.patch_weight * per_sample
+            per_sample = attention_sse(q, k, v, t_rows, row_valid, self.num_groups or 1) / elements
+        elif uses_patches:
+            per_sample = self.patch_weight * sse / elements
         if uses_anchors:
             per_sample = per_sample + self.anchor_weight * self._anchor_loss(*anchors, stats)
         return self.loss_weight * per_sample.mean()
@@ -303,8 +313,9 @@ class TaTLoss(nn.Module):
         for i, (module, x) in enumerate(((self.query, pooled_s), (self.key, pooled_t),
                                          (self.value, pooled_s))):
             mean, rstd = stats[2 * i], stats[2 * i + 1]
-            norm = module[1]
-            y = (x @ module[0].weight.flatten(1).t() - mean) * (rstd * norm.weight) + norm.bias
+            scale = rstd * module[1].weight
+            y = torch.addcmul(module[1].bias - mean * scale, x @ module[0].weight.flatten(1).t(),
+                              scale)
             anchors.append(y if anchor_valid is None else y * anchor_valid)
         sse = AttentionSSE.apply(*anchors, pooled_t, anchor_valid)
         count = num_anchors if anchor_valid is None else anchor_valid.sum((1, 2))

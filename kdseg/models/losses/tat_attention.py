@@ -21,7 +21,7 @@ Implementations:
 """
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ __all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'attention_sse'
 
 
 def key_mask(valid: Tensor) -> Tensor:
-    """(…, P, p) row validity → (…, P) bool key validity; all True where a group has no valid key."""
+    """(…, P, p) row validity → (…, P) bool key validity (all True in a group without one)."""
     keys = valid.amax(-1) > 0
     return keys | ~keys.any(-1, keepdim=True)
 
@@ -120,8 +120,9 @@ class _GroupedAttention:
         return torch.bmm(flat, flat.transpose(1, 2)).flatten()
 
     def backward(self, dsse: Tensor, q: Tensor, k: Tensor, v: Tensor
-                 ) -> Tuple[Tensor, Tensor, Tensor]:
-        """Gradients (dq, dk, dv) as rows; consumes what forward kept."""
+                 ) -> Iterator[Tuple[int, Tensor]]:
+        """Yields ``(i, grad)`` for v (i = 2), then q (0) and k (1), as rows, each as soon as it is
+        final; the consumer may then overwrite that input. Consumes what forward kept."""
         if self.saved is None:
             raise RuntimeError('TaTLoss: backward through the same graph twice is not supported '
                                '(its attention frees its buffers in the first backward)')
@@ -131,10 +132,13 @@ class _GroupedAttention:
         dv = torch.bmm(attn.transpose(1, 2), d_out)
         d_attn = torch.bmm(d_out, self.matrices(v).transpose(1, 2))
         del d_out, diff
+        yield 2, self.rows(dv)
+        del dv
         d_logits = d_attn.sub_((d_attn * attn).sum(-1, keepdim=True)).mul_(attn)
         dq = torch.bmm(d_logits, self.matrices(k))
         dk = torch.bmm(d_logits.transpose(1, 2), self.matrices(q))
-        return self.rows(dq), self.rows(dk), self.rows(dv)
+        yield 0, self.rows(dq)
+        yield 1, self.rows(dk)
 
 
 class AttentionSSE(torch.autograd.Function):
@@ -154,7 +158,10 @@ class AttentionSSE(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dsse: Tensor) -> Tuple[Optional[Tensor], ...]:
-        return (*ctx.attention.backward(dsse, *ctx.saved_tensors), None, None)
+        grads: List[Optional[Tensor]] = [None] * 5
+        for i, grad in ctx.attention.backward(dsse, *ctx.saved_tensors):
+            grads[i] = grad
+        return tuple(grads)
 
 
 class EmbeddingNormAttention(torch.autograd.Function):
@@ -201,28 +208,33 @@ class EmbeddingNormAttention(torch.autograd.Function):
         return (sse, *xs, *stats)
 
     @staticmethod
-    def backward(ctx, dsse: Optional[Tensor], *grads: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
+    def backward(ctx, dsse: Optional[Tensor],
+                 *grads: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
         valid, extra_valid, *saved = ctx.saved_tensors
         ys, stats, weights, biases = saved[0:3], saved[3:9], saved[9:12], saved[12:15]
-        dys, dstats = list(grads[0:3]), grads[3:9]
-        owned = [False] * 3
-        if ctx.attention is not None and dsse is not None:
-            for i, d in enumerate(ctx.attention.backward(dsse, *ys)):
-                dys[i] = d if dys[i] is None else d.add_(dys[i])
-                owned[i] = True
-        result: List[Optional[Tensor]] = [None] * 4
-        for i in range(3):
+        result: List[Optional[Tensor]] = [None] * 16  # spec, valid, extra_valid, target, 3 × 4
+
+        def norm_backward(i: int, dy: Tensor, out: Optional[Tensor]) -> None:
             var, count, extra_hat, batch_stats = ctx.states[i]
-            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, extra_hat, batch_stats)
-            dmean, drstd = dstats[2 * i], dstats[2 * i + 1]
-            if dys[i] is None and dmean is None and drstd is None:
-                result += [None] * 4
-                continue
-            dy = dys[i] if dys[i] is not None else torch.zeros_like(ys[i])
-            dx, dextra, dweight, dbias = row_norm_backward_(
-                dy, ys[i], valid, extra_valid, weights[i], biases[i], state,
-                ctx.spec.per_sample, dmean, drstd, in_place=owned[i])
-            result += [dx, dextra, dweight, dbias]
+            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, extra_hat,
+                                 batch_stats)
+            result[4 + 4 * i:8 + 4 * i] = row_norm_backward_(
+                dy, ys[i], valid, extra_valid, weights[i], biases[i], state, ctx.spec.per_sample,
+                grads[3 + 2 * i], grads[4 + 2 * i], out=out)
+
+        if ctx.attention is not None and dsse is not None:
+            # the attention yields a gradient once it is done with that input, so the gradient can
+            # end in y's own buffer: no fourth full-size tensor (backward runs only once)
+            for i, dy in ctx.attention.backward(dsse, *ys):
+                norm_backward(i, dy if grads[i] is None else dy.add_(grads[i]), ys[i].detach())
+                del dy  # before the attention computes the next gradients
+        else:
+            for i in range(3):
+                if grads[i] is not None:
+                    norm_backward(i, grads[i], None)
+                elif grads[3 + 2 * i] is not None or grads[4 + 2 * i] is not None:
+                    dy = torch.zeros_like(ys[i])
+                    norm_backward(i, dy, dy)
         return tuple(result)
 
 

@@ -11,10 +11,10 @@ by a tile size in feature pixels (``patch_size``, ``anchor_size``). Two rules pl
   masked out of the loss. When the tile size divides the map, both rules give the same tiles.
 
 Patches are numbered in raster order (``r·cols + c``) and grouped in runs of ``p`` consecutive
-patches; when the number of patches is not a multiple of ``p``, the last group is completed with empty
-(fully padded) patches. Inside a group, rows are ordered ``[position y, position x, patch j]`` so that,
-with channels last, one group is a contiguous ``(ph·pw) × (p·C)`` matrix: exactly the reference's
-``b (h d) x y -> b h (x y) d`` layout of the patch-stacked tensor, produced without any transpose.
+patches; when the number of patches is not a multiple of ``p``, the last group is completed with
+empty (fully padded) patches. Inside a group, rows are ordered ``[position y, position x, patch j]``
+so that, with channels last, one group is a contiguous ``(ph·pw) × (p·C)`` matrix: exactly the
+reference's ``b (h d) x y -> b h (x y) d`` layout of the patch-stacked tensor, with no transpose.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -60,8 +60,8 @@ def tile_grid(map_size: Tuple[int, int], count: Optional[Tuple[int, int]] = None
             given = size if size is not None else count
             raise ValueError(
                 f'{arg_name}={tuple(given)} does not fit the feature map {tuple(map_size)} with '
-                f"floor tiling (the TaT-seg reference rule): no whole tile fits. Use tiling='cover' "
-                f'or a smaller {arg_name}.')
+                "floor tiling (the TaT-seg reference rule): no whole tile fits. Use "
+                f"tiling='cover' or a smaller {arg_name}.")
         tile.append(t)
         grid.append(n)
     return TileGrid(tile=(tile[0], tile[1]), grid=(grid[0], grid[1]))
@@ -76,6 +76,8 @@ class PatchRows:
             (outside the map, or empty patches) point at pixel 0 and are marked invalid.
         valid: ``(num_groups·P·p,)`` bool, False for padding rows.
         border: ``(N_b,)`` long, the pixels that no tile covers (floor tiling drops them).
+        pixel_row: ``(H·W,)`` long, the row holding each pixel: ``< N`` in the patch rows, else
+            ``N +`` its position in ``border``.
         num_groups, positions, patches_per_group: the layout ``(num_groups, P = ph·pw, p)``.
         has_padding: whether any row is padding (known without a device sync).
         is_identity: whether the rows are exactly the pixels in raster order.
@@ -84,6 +86,7 @@ class PatchRows:
     index: Tensor
     valid: Tensor
     border: Tensor
+    pixel_row: Tensor
     num_groups: int
     positions: int
     patches_per_group: int
@@ -109,11 +112,15 @@ def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int
     covered = torch.zeros(height * width, dtype=torch.bool)
     covered[index[valid]] = True
     border = torch.nonzero(~covered).flatten()
+    pixel_row = torch.empty(height * width, dtype=torch.long)
+    pixel_row[index[valid]] = torch.nonzero(valid).flatten()
+    pixel_row[border] = index.numel() + torch.arange(border.numel())
     is_identity = index.numel() == height * width and bool(
         (index == torch.arange(height * width)).all())
     return PatchRows(index=index.to(device), valid=valid.to(device), border=border.to(device),
-                     num_groups=num_groups, positions=th * tw, patches_per_group=p,
-                     has_padding=not bool(valid.all()), is_identity=is_identity)
+                     pixel_row=pixel_row.to(device), num_groups=num_groups, positions=th * tw,
+                     patches_per_group=p, has_padding=not bool(valid.all()),
+                     is_identity=is_identity)
 
 
 class _PermuteRows(torch.autograd.Function):
@@ -146,14 +153,13 @@ def gather_rows(x: Tensor, layout: PatchRows) -> Tuple[Tensor, Optional[Tensor]]
     flat = x.permute(0, 2, 3, 1).reshape(-1, channels)  # a view of channels-last memory
     if layout.is_identity:
         return flat.view(batch, -1, channels), None
-    pixels = height * width
-    offsets = torch.arange(batch, device=x.device)[:, None] * pixels
-    index = torch.cat([(offsets + layout.index).flatten(), (offsets + layout.border).flatten()])
-    real = torch.cat([layout.valid.expand(batch, -1).flatten(),
-                      layout.valid.new_ones(batch * layout.border.numel())])
-    inverse = torch.empty(batch * pixels, dtype=torch.long, device=x.device)
-    inverse[index[real]] = torch.arange(index.numel(), device=x.device)[real]
-    rows, border = _PermuteRows.apply(flat, index, inverse).split(
-        [batch * layout.index.numel(), batch * layout.border.numel()])
-    return (rows.view(batch, -1, channels),
-            border.view(batch, -1, channels) if layout.border.numel() else None)
+    n, n_border = layout.index.numel(), layout.border.numel()
+    sample = torch.arange(batch, device=x.device)[:, None]
+    index = torch.cat([(sample * height * width + layout.index).flatten(),
+                       (sample * height * width + layout.border).flatten()])
+    row = layout.pixel_row
+    inverse = torch.where(row < n, sample * n + row, batch * n + sample * n_border + row - n)
+    rows, border = _PermuteRows.apply(flat, index, inverse.flatten()).split(
+        [batch * n, batch * n_border])
+    border = border.view(batch, n_border, channels) if n_border else None
+    return rows.view(batch, n, channels), border
