@@ -501,9 +501,11 @@ def test_input_errors():
 
 
 def test_registry_builds_tat_loss():
-    loss = MODELS.build(dict(type='TaTLoss', student_channels=6, teacher_channels=8,
-                             num_patches=(4, 3), num_groups=4, num_anchors=(3, 2),
-                             loss_weight=0.1, anchor_weight=0.4, reference=True))
+    # _scope_: earlier tests may leave another default scope (mmdet, mmseg) active
+    loss = MODELS.build(dict(type='TaTLoss', _scope_='mmrazor', student_channels=6,
+                             teacher_channels=8, num_patches=(4, 3), num_groups=4,
+                             num_anchors=(3, 2), loss_weight=0.1, anchor_weight=0.4,
+                             reference=True))
     assert isinstance(loss, TaTLoss)
     assert 'num_groups=4' in repr(loss) and "bn_stats='sample'" in repr(loss)
     student, teacher = _inputs(dtype=torch.float32)
