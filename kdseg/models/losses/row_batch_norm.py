@@ -8,9 +8,7 @@ normalises those rows here, in place, with:
   one sample at a time) or over the batch (plain BatchNorm), in training mode; the running
   statistics in eval mode;
 * a row validity mask: padding rows (tile padding, padded detection inputs) take no part in the
-  statistics and come out as zeros;
-* extra rows that count in the statistics only (the border pixels that floor tiling drops, which the
-  reference still normalises over).
+  statistics and come out as zeros.
 
 Memory: like InPlace-ABN (Rota Bulò et al., CVPR 2018) the output overwrites the input and is the
 only full-size tensor kept for backward; the normalised features are recovered there as
@@ -36,7 +34,6 @@ class RowNormState:
         mean, rstd: (S, 1, C) statistics used, ``rstd = 1 / sqrt(var + eps)``.
         var: (S, 1, C) biased variance (for the running-statistics update).
         count: (S, 1, 1) number of valid rows behind each statistic.
-        extra_hat: (B, N_e, C) normalised extra rows, or None.
         batch_stats: True if the statistics came from the rows (training), False if they are the
             running statistics (constants for autograd).
     """
@@ -45,7 +42,6 @@ class RowNormState:
     rstd: Tensor
     var: Tensor
     count: Tensor
-    extra_hat: Optional[Tensor]
     batch_stats: bool
 
 
@@ -84,27 +80,24 @@ def _stat_groups(t: Tensor, per_sample: bool) -> Tensor:
     return t if per_sample else t.sum(0, keepdim=True)
 
 
-def row_norm_forward_(x: Tensor, extra: Optional[Tensor], valid: Optional[Tensor],
-                      extra_valid: Optional[Tensor], weight: Tensor, bias: Tensor, eps: float,
-                      per_sample: bool, running: Optional[Tuple[Tensor, Tensor]] = None
-                      ) -> RowNormState:
+def row_norm_forward_(x: Tensor, valid: Optional[Tensor], weight: Tensor, bias: Tensor,
+                      eps: float, per_sample: bool,
+                      running: Optional[Tuple[Tensor, Tensor]] = None) -> RowNormState:
     """Normalise ``x`` in place: ``x ← γ·(x − μ)·rstd + β`` at valid rows, 0 at padding rows.
 
     Args:
         x: (B, N, C) rows, overwritten with the output ``y``.
-        extra: (B, N_e, C) rows that only count in the statistics, or None.
-        valid, extra_valid: (B, N, 1) / (B, N_e, 1) float 0/1 row masks, or None (all valid).
+        valid: (B, N, 1) float 0/1 row mask, or None (all valid).
         weight, bias: (C,) BatchNorm affine γ, β.
         per_sample: statistics per sample (True) or over the batch (False).
         running: (running_mean, running_var) to normalise with instead of batch statistics.
     """
     if running is None:
-        blocks = [(x, valid)] + ([] if extra is None else [(extra, extra_valid)])
-        count = sum(_stat_groups(_count(r, w), per_sample) for r, w in blocks)
+        count = _stat_groups(_count(x, valid), per_sample)
         safe_count = count.clamp(min=1)
-        mean = sum(_stat_groups(_row_sum(r, w), per_sample) for r, w in blocks) / safe_count
-        squares = (_row_sum_of(lambda d: (d - mean).square_(), r, valid=w) for r, w in blocks)
-        var = sum(_stat_groups(sq, per_sample) for sq in squares) / safe_count
+        mean = _stat_groups(_row_sum(x, valid), per_sample) / safe_count
+        squares = _row_sum_of(lambda d: (d - mean).square_(), x, valid=valid)
+        var = _stat_groups(squares, per_sample) / safe_count
     else:  # copies: the outputs must not alias the buffers that training mode updates
         mean, var = (s.to(x.dtype).view(1, 1, -1).clone() for s in running)
         count = x.new_ones(1, 1, 1)
@@ -113,21 +106,14 @@ def row_norm_forward_(x: Tensor, extra: Optional[Tensor], valid: Optional[Tensor
     torch.addcmul(bias - mean * scale, x, scale, out=x)
     if valid is not None:
         x.mul_(valid)
-    extra_hat = None
-    if extra is not None and running is None:
-        extra_hat = (extra - mean) * rstd
-        if extra_valid is not None:
-            extra_hat.mul_(extra_valid)
-    return RowNormState(mean=mean, rstd=rstd, var=var, count=count, extra_hat=extra_hat,
-                        batch_stats=running is None)
+    return RowNormState(mean=mean, rstd=rstd, var=var, count=count, batch_stats=running is None)
 
 
-def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
-                       extra_valid: Optional[Tensor], weight: Tensor, bias: Tensor,
-                       state: RowNormState, per_sample: bool, dmean: Optional[Tensor] = None,
-                       drstd: Optional[Tensor] = None, out: Optional[Tensor] = None
-                       ) -> Tuple[Tensor, Optional[Tensor], Tensor, Tensor]:
-    """Gradients of :func:`row_norm_forward_`: ``(dx, dextra, dweight, dbias)``.
+def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor], weight: Tensor,
+                       bias: Tensor, state: RowNormState, per_sample: bool,
+                       dmean: Optional[Tensor] = None, drstd: Optional[Tensor] = None,
+                       out: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+    """Gradients of :func:`row_norm_forward_`: ``(dx, dweight, dbias)``.
 
     ``dmean`` / ``drstd``: gradients reaching the statistics directly (the anchor term's).
     ``dx`` is written into ``out`` when given: ``dy`` or ``y`` themselves may be overwritten, when
@@ -138,12 +124,10 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
     g_μ = dmean − rstd·γ·Σdy and g_rstd = drstd + γ·Σ(dy·x̂)/rstd, the total gradients of μ, rstd.
     """
     sum_dy = _row_sum(dy, valid)
-    sum_dy_y = _row_sum_of(torch.mul, dy, y, valid=valid)
-    sum_dy_xhat = (sum_dy_y - bias * sum_dy) / weight
+    sum_dy_xhat = (_row_sum_of(torch.mul, dy, y, valid=valid) - bias * sum_dy) / weight
     dbias = sum_dy.sum((0, 1))
     dweight = sum_dy_xhat.sum((0, 1))
     scale = state.rstd * weight
-    dextra = None
     if not state.batch_stats:
         dx = torch.mul(dy, scale, out=out)
     else:
@@ -160,13 +144,9 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor],
         shift = g_mean / n - xhat_coef * bias / weight
         dx = torch.addcmul(dy, y, y_coef, out=out)
         torch.addcmul(shift, dx, scale, out=dx)
-        if state.extra_hat is not None:
-            dextra = torch.addcmul(g_mean / n, state.extra_hat, xhat_coef)
-            if extra_valid is not None:
-                dextra.mul_(extra_valid)
     if valid is not None:
         dx.mul_(valid)
-    return dx, dextra, dweight, dbias
+    return dx, dweight, dbias
 
 
 def update_running_stats_(bn: nn.BatchNorm2d, state: RowNormState) -> None:

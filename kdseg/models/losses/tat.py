@@ -68,10 +68,6 @@ def _patches_per_group(mode: str, num_groups: Optional[int], num_patches: Option
     return patches // num_groups
 
 
-def _as_row_mask(mask: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
-    return None if mask is None else mask.to(dtype).unsqueeze(-1)
-
-
 @MODELS.register_module()
 class TaTLoss(nn.Module):
     """Knowledge Distillation via the Target-aware Transformer.
@@ -259,33 +255,31 @@ class TaTLoss(nn.Module):
         else:  # plain and anchor-only: every pixel once, raster order
             layout = patch_rows((height, width), TileGrid((height, width), (1, 1)), 1,
                                 teacher.device)
-        row_valid, extra_valid = self._row_masks(layout, valid, batch, teacher.dtype)
+        valid_rows, scored_rows = self._row_masks(layout, valid, batch, teacher.dtype)
         # channels-last copies: rows are then gathered whole, and the student's gradients from
         # the patch rows and from the anchor pooling arrive in the same layout
         s_cl, t_cl = (x.contiguous(memory_format=torch.channels_last) for x in (student, teacher))
         anchors = self._pool_anchors(s_cl, t_cl, valid, cover) if uses_anchors else None
-        s_rows, s_extra = gather_rows(s_cl, layout)
-        t_rows, t_extra = gather_rows(t_cl, layout)
+        s_rows, t_rows = gather_rows(s_cl, layout), gather_rows(t_cl, layout)
         del t_cl
 
         embeddings = []
-        for module, s, s_e in ((self.query, s_rows, s_extra), (self.key, t_rows, t_extra),
-                               (self.value, s_rows, s_extra)):
-            weight = module[0].weight.flatten(1).t()
-            embeddings += [s @ weight, None if s_e is None else s_e @ weight,
-                           module[1].weight, module[1].bias]
+        for module, rows in ((self.query, s_rows), (self.key, t_rows), (self.value, s_rows)):
+            embeddings += [rows @ module[0].weight.flatten(1).t(), module[1].weight,
+                           module[1].bias]
         spec = NormSpec(norms=(self.query[1], self.key[1], self.value[1]),
                         per_sample=self.bn_stats == 'sample',
                         groups=(layout.num_groups, layout.positions, layout.patches_per_group))
         sse, q, k, v, *stats = EmbeddingNormAttention.apply(
-            spec, row_valid, extra_valid, t_rows if uses_patches else None, *embeddings)
+            spec, valid_rows, scored_rows, t_rows if uses_patches else None, *embeddings)
 
-        # MSE means run over the valid positions × C_t of each sample
+        # MSE means run over the scored positions × C_t of each sample
         elements = self.teacher_channels * (
-            layout.index.numel() if row_valid is None else row_valid.sum((1, 2)))
+            layout.num_scored if scored_rows is None else scored_rows.sum((1, 2)).clamp(min=1))
         per_sample = 0
         if self.mode == 'plain':
-            per_sample = attention_sse(q, k, v, t_rows, row_valid, self.num_groups or 1) / elements
+            per_sample = attention_sse(q, k, v, t_rows, scored_rows,
+                                       self.num_groups or 1) / elements
         elif uses_patches:
             per_sample = self.patch_weight * sse / elements
         if uses_anchors:
@@ -318,7 +312,7 @@ class TaTLoss(nn.Module):
                               scale)
             anchors.append(y if anchor_valid is None else y * anchor_valid)
         sse = AttentionSSE.apply(*anchors, pooled_t, anchor_valid)
-        count = num_anchors if anchor_valid is None else anchor_valid.sum((1, 2))
+        count = num_anchors if anchor_valid is None else anchor_valid.sum((1, 2)).clamp(min=1)
         return sse / (count * self.teacher_channels)
 
     def _match_student(self, student: Tensor, teacher: Tensor) -> Tensor:
@@ -389,14 +383,15 @@ class TaTLoss(nn.Module):
     @staticmethod
     def _row_masks(layout: PatchRows, valid: Optional[Tensor], batch: int, dtype: torch.dtype
                    ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-        """(B, N, 1) / (B, N_b, 1) float masks of the patch rows and the border rows, or None."""
+        """(B, N, 1) float masks of the rows in the statistics (real, valid pixels) and of the
+        rows the loss scores (valid pixels inside a patch); None where every row qualifies."""
         if valid is None:
-            rows = layout.valid.expand(batch, -1) if layout.has_padding else None
-            return _as_row_mask(rows, dtype), None
-        flat = valid.flatten(1)
-        rows = flat[:, layout.index] & layout.valid
-        border = flat[:, layout.border] if layout.border.numel() else None
-        return _as_row_mask(rows, dtype), _as_row_mask(border, dtype)
+            rows = layout.valid if layout.has_padding else None
+            scored = layout.scored if layout.has_padding or layout.has_border else None
+            return tuple(None if m is None else m.to(dtype).expand(batch, -1).unsqueeze(-1)
+                         for m in (rows, scored))
+        pixels = valid.flatten(1)[:, layout.index]
+        return tuple((pixels & m).to(dtype).unsqueeze(-1) for m in (layout.valid, layout.scored))
 
 
 def _pool_windows(x: Tensor, grid: TileGrid, valid: Optional[Tensor]

@@ -21,7 +21,7 @@ Implementations:
 """
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -107,7 +107,7 @@ class _GroupedAttention:
         """Per-sample SSE (B,); keeps the attention maps and the masked residual for backward."""
         logits = torch.bmm(self.matrices(q), self.matrices(k).transpose(1, 2))
         if valid is not None:
-            keys = key_mask(valid.view(-1, self.positions, self.patches))
+            keys = key_mask(valid.reshape(-1, self.positions, self.patches))
             logits.masked_fill_(~keys[:, None, :], float('-inf'))
         logits.sub_(logits.amax(-1, keepdim=True))
         logits.masked_fill_(logits < 2 * math.log(torch.finfo(logits.dtype).eps), float('-inf'))
@@ -167,11 +167,11 @@ class AttentionSSE(torch.autograd.Function):
 class EmbeddingNormAttention(torch.autograd.Function):
     """BatchNorm of the query / key / value embeddings, optionally fused with the patch attention.
 
-    ``apply(spec, valid, extra_valid, target, *embeddings)`` where ``embeddings`` holds, for the
-    query, key and value in turn, ``(x, extra, weight, bias)``: the 1×1-conv outputs as rows
-    (B, N, C) (overwritten with the BatchNorm output), the statistics-only extra rows (B, N_e, C) or
-    None, and the BatchNorm γ, β. ``valid`` / ``extra_valid`` are (B, N, 1) / (B, N_e, 1) row masks
-    or None; ``target`` is the raw teacher rows (B, N, C) to fuse the patch attention, or None.
+    ``apply(spec, valid, scored, target, *embeddings)`` where ``embeddings`` holds, for the query,
+    key and value in turn, ``(x, weight, bias)``: the 1×1-conv outputs as rows (B, N, C)
+    (overwritten with the BatchNorm output) and the BatchNorm γ, β. ``valid`` (B, N, 1) masks the
+    rows of the statistics, ``scored`` (B, N, 1) the rows of the attention and its MSE (both float
+    0/1 or None); ``target`` is the raw teacher rows (B, N, C) to fuse the patch attention, or None.
 
     Returns ``(sse, q, k, v, mean_q, rstd_q, mean_k, rstd_k, mean_v, rstd_v)``: the per-sample SSE
     (B,) of the fused attention (zeros without ``target``), the normalised rows, and the statistics
@@ -180,16 +180,15 @@ class EmbeddingNormAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, spec: NormSpec, valid: Optional[Tensor], extra_valid: Optional[Tensor],
-                target: Optional[Tensor], *embeddings: Optional[Tensor]) -> Tuple[Tensor, ...]:
-        xs = embeddings[0::4]
+    def forward(ctx, spec: NormSpec, valid: Optional[Tensor], scored: Optional[Tensor],
+                target: Optional[Tensor], *embeddings: Tensor) -> Tuple[Tensor, ...]:
+        xs = embeddings[0::3]
         batch, _, channels = xs[0].shape
         states: List[RowNormState] = []
-        for norm, (x, extra, weight, bias) in zip(spec.norms, _chunks(embeddings, 4)):
+        for norm, x, weight, bias in zip(spec.norms, *(embeddings[i::3] for i in range(3))):
             training = norm.training or not norm.track_running_stats
             running = None if training else (norm.running_mean, norm.running_var)
-            state = row_norm_forward_(x, extra, valid, extra_valid, weight, bias, norm.eps,
-                                      spec.per_sample, running)
+            state = row_norm_forward_(x, valid, weight, bias, norm.eps, spec.per_sample, running)
             if training and norm.track_running_stats:
                 update_running_stats_(norm, state)
             states.append(state)
@@ -200,26 +199,26 @@ class EmbeddingNormAttention(torch.autograd.Function):
         sse = xs[0].new_zeros(batch)
         if target is not None:
             ctx.attention = _GroupedAttention(spec.groups, batch, channels)
-            sse = ctx.attention.forward(*xs, target, valid)
+            sse = ctx.attention.forward(*xs, target, scored)
+        # the statistics are outputs, so they are saved through save_for_backward (an output
+        # kept on ctx would form a reference cycle)
         stats = [t for s in states for t in (s.mean, s.rstd)]
-        ctx.states = [(s.var, s.count, s.extra_hat, s.batch_stats) for s in states]
-        ctx.save_for_backward(valid, extra_valid, *xs, *stats, *embeddings[2::4],
-                              *embeddings[3::4])
+        ctx.states = [(s.var, s.count, s.batch_stats) for s in states]
+        ctx.save_for_backward(valid, *xs, *stats, *embeddings[1::3], *embeddings[2::3])
         return (sse, *xs, *stats)
 
     @staticmethod
     def backward(ctx, dsse: Optional[Tensor],
                  *grads: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
-        valid, extra_valid, *saved = ctx.saved_tensors
+        valid, *saved = ctx.saved_tensors
         ys, stats, weights, biases = saved[0:3], saved[3:9], saved[9:12], saved[12:15]
-        result: List[Optional[Tensor]] = [None] * 16  # spec, valid, extra_valid, target, 3 × 4
+        result: List[Optional[Tensor]] = [None] * 13  # spec, valid, scored, target, 3 × 3
 
         def norm_backward(i: int, dy: Tensor, out: Optional[Tensor]) -> None:
-            var, count, extra_hat, batch_stats = ctx.states[i]
-            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, extra_hat,
-                                 batch_stats)
-            result[4 + 4 * i:8 + 4 * i] = row_norm_backward_(
-                dy, ys[i], valid, extra_valid, weights[i], biases[i], state, ctx.spec.per_sample,
+            var, count, batch_stats = ctx.states[i]
+            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, batch_stats)
+            result[4 + 3 * i:7 + 3 * i] = row_norm_backward_(
+                dy, ys[i], valid, weights[i], biases[i], state, ctx.spec.per_sample,
                 grads[3 + 2 * i], grads[4 + 2 * i], out=out)
 
         if ctx.attention is not None and dsse is not None:
@@ -236,7 +235,3 @@ class EmbeddingNormAttention(torch.autograd.Function):
                     dy = torch.zeros_like(ys[i])
                     norm_backward(i, dy, dy)
         return tuple(result)
-
-
-def _chunks(seq: Sequence, size: int) -> List[Sequence]:
-    return [seq[i:i + size] for i in range(0, len(seq), size)]

@@ -15,6 +15,8 @@ patches; when the number of patches is not a multiple of ``p``, the last group i
 empty (fully padded) patches. Inside a group, rows are ordered ``[position y, position x, patch j]``
 so that, with channels last, one group is a contiguous ``(ph·pw) × (p·C)`` matrix: exactly the
 reference's ``b (h d) x y -> b h (x y) d`` layout of the patch-stacked tensor, with no transpose.
+The pixels that floor tiling drops follow in groups of their own: they count in the embeddings'
+BatchNorm statistics (as in the reference) but not in the loss.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -71,26 +73,32 @@ def tile_grid(map_size: Tuple[int, int], count: Optional[Tuple[int, int]] = None
 class PatchRows:
     """Pixel order of the patch-group layout of an ``(H, W)`` map.
 
+    The rows are ``num_groups`` groups of ``P·p`` rows: the patch groups, then (floor tiling) groups
+    holding the border pixels that no tile covers. Padding rows (outside the map, empty patches,
+    the end of the last border group) point at pixel 0.
+
     Attributes:
-        index: ``(num_groups·P·p,)`` long, the flat pixel ``y·W + x`` of each row; rows of padding
-            (outside the map, or empty patches) point at pixel 0 and are marked invalid.
-        valid: ``(num_groups·P·p,)`` bool, False for padding rows.
-        border: ``(N_b,)`` long, the pixels that no tile covers (floor tiling drops them).
-        pixel_row: ``(H·W,)`` long, the row holding each pixel: ``< N`` in the patch rows, else
-            ``N +`` its position in ``border``.
+        index: ``(num_groups·P·p,)`` long, the flat pixel ``y·W + x`` of each row.
+        valid: ``(num_groups·P·p,)`` bool, True for the rows of real pixels (not padding).
+        scored: ``(num_groups·P·p,)`` bool, True for the rows of pixels inside a patch: the rows
+            the loss is computed on (``valid`` without the border rows).
+        pixel_row: ``(H·W,)`` long, the row holding each pixel.
         num_groups, positions, patches_per_group: the layout ``(num_groups, P = ph·pw, p)``.
-        has_padding: whether any row is padding (known without a device sync).
+        num_scored: the number of scored rows.
+        has_padding, has_border: whether any row is padding / a border row (known on the host).
         is_identity: whether the rows are exactly the pixels in raster order.
     """
 
     index: Tensor
     valid: Tensor
-    border: Tensor
+    scored: Tensor
     pixel_row: Tensor
     num_groups: int
     positions: int
     patches_per_group: int
+    num_scored: int
     has_padding: bool
+    has_border: bool
     is_identity: bool
 
 
@@ -100,27 +108,36 @@ def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int
     height, width = map_size
     th, tw = grid.tile
     p = patches_per_group
-    num_groups = -(-grid.num_tiles // p)
+    group_rows = th * tw * p
     g, y, x, j = torch.meshgrid(
-        torch.arange(num_groups), torch.arange(th), torch.arange(tw), torch.arange(p),
-        indexing='ij')
+        torch.arange(-(-grid.num_tiles // p)), torch.arange(th), torch.arange(tw),
+        torch.arange(p), indexing='ij')
     patch = g * p + j
     row = patch // grid.grid[1] * th + y
     col = patch % grid.grid[1] * tw + x
-    valid = ((patch < grid.num_tiles) & (row < height) & (col < width)).flatten()
-    index = torch.where(valid, (row * width + col).flatten(), 0)
+    scored = ((patch < grid.num_tiles) & (row < height) & (col < width)).flatten()
+    pixels = (row * width + col).flatten()[scored]
     covered = torch.zeros(height * width, dtype=torch.bool)
-    covered[index[valid]] = True
+    covered[pixels] = True
     border = torch.nonzero(~covered).flatten()
+    border_pad = -border.numel() % group_rows
+    valid = torch.cat([scored, torch.ones(border.numel(), dtype=torch.bool),
+                       torch.zeros(border_pad, dtype=torch.bool)])
+    index = torch.zeros(valid.numel(), dtype=torch.long)
+    index[torch.nonzero(scored).flatten()] = pixels
+    index[scored.numel():scored.numel() + border.numel()] = border
     pixel_row = torch.empty(height * width, dtype=torch.long)
     pixel_row[index[valid]] = torch.nonzero(valid).flatten()
-    pixel_row[border] = index.numel() + torch.arange(border.numel())
+    num_scored = int(scored.sum())
+    scored = torch.cat([scored, torch.zeros(border.numel() + border_pad, dtype=torch.bool)])
     is_identity = index.numel() == height * width and bool(
         (index == torch.arange(height * width)).all())
-    return PatchRows(index=index.to(device), valid=valid.to(device), border=border.to(device),
-                     pixel_row=pixel_row.to(device), num_groups=num_groups, positions=th * tw,
-                     patches_per_group=p, has_padding=not bool(valid.all()),
-                     is_identity=is_identity)
+    return PatchRows(
+        index=index.to(device), valid=valid.to(device), scored=scored.to(device),
+        pixel_row=pixel_row.to(device), num_groups=valid.numel() // group_rows,
+        positions=th * tw, patches_per_group=p, num_scored=num_scored,
+        has_padding=not bool(valid.all()), has_border=border.numel() > 0,
+        is_identity=is_identity)
 
 
 class _PermuteRows(torch.autograd.Function):
@@ -142,24 +159,17 @@ class _PermuteRows(torch.autograd.Function):
         return grad.index_select(0, inverse), None, None
 
 
-def gather_rows(x: Tensor, layout: PatchRows) -> Tuple[Tensor, Optional[Tensor]]:
-    """Channels-last (B, C, H, W) → patch rows (B, N, C) and border rows (B, N_b, C) or None.
+def gather_rows(x: Tensor, layout: PatchRows) -> Tensor:
+    """Channels-last (B, C, H, W) → rows (B, num_groups·P·p, C) in the layout's order.
 
-    One gather over all samples (rows of every sample, then the border rows of every sample), so
-    both outputs are contiguous and the backward writes one buffer. Padding rows must get zero
-    gradient (see :class:`_PermuteRows`).
+    One gather over all samples; padding rows must get zero gradient (see :class:`_PermuteRows`).
     """
     batch, channels, height, width = x.shape
     flat = x.permute(0, 2, 3, 1).reshape(-1, channels)  # a view of channels-last memory
     if layout.is_identity:
-        return flat.view(batch, -1, channels), None
-    n, n_border = layout.index.numel(), layout.border.numel()
+        return flat.view(batch, -1, channels)
+    n = layout.index.numel()
     sample = torch.arange(batch, device=x.device)[:, None]
-    index = torch.cat([(sample * height * width + layout.index).flatten(),
-                       (sample * height * width + layout.border).flatten()])
-    row = layout.pixel_row
-    inverse = torch.where(row < n, sample * n + row, batch * n + sample * n_border + row - n)
-    rows, border = _PermuteRows.apply(flat, index, inverse.flatten()).split(
-        [batch * n, batch * n_border])
-    border = border.view(batch, n_border, channels) if n_border else None
-    return rows.view(batch, n, channels), border
+    index = (sample * height * width + layout.index).flatten()
+    inverse = (sample * n + layout.pixel_row).flatten()
+    return _PermuteRows.apply(flat, index, inverse).view(batch, n, channels)

@@ -297,9 +297,11 @@ def _padded_batch():
     return valid
 
 
-@pytest.mark.parametrize('bn_stats', ['batch', 'sample'])
-def test_padded_positions_are_excluded(bn_stats):
-    loss = _build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats)
+@pytest.mark.parametrize('bn_stats,tiling', [('batch', 'cover'), ('sample', 'cover'),
+                                             ('sample', 'floor')])
+def test_padded_positions_are_excluded(bn_stats, tiling):
+    loss = _build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats,
+                  tiling=tiling)
     student, teacher = _inputs()
     valid = _padded_batch()
     value = loss(student, teacher, valid_mask=valid)
@@ -316,6 +318,19 @@ def test_padded_positions_are_excluded(bn_stats):
     for got, want in zip(grads2, grads):
         _close(got, want)
     assert not (grads[0] * ~valid[:, None]).any()  # no gradient into the padding
+
+
+@pytest.mark.parametrize('bn_stats', ['batch', 'sample'])
+def test_sample_without_valid_positions_contributes_zero(bn_stats):
+    loss = _build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats)
+    student, teacher = _inputs()
+    valid = torch.ones(3, 13, 11, dtype=torch.bool)
+    valid[1] = False
+    value = loss(student, teacher, valid_mask=valid)
+    others = loss(student[[0, 2]], teacher[[0, 2]])
+    _close(value, others * 2 / 3)
+    grad, = _grads(value, student)
+    assert torch.isfinite(grad).all() and not grad[1].any()
 
 
 def test_data_samples_mark_the_padded_border():
