@@ -84,14 +84,16 @@ def _one_to_all(q: Tensor, k: Tensor, v: Tensor, t: Tensor, heads: int,
     out = out.transpose(1, 2).reshape(channels, h, w)
     if pixel_valid is None:
         return F.mse_loss(out, t)
-    mask = pixel_valid.reshape(heads, -1, 1, h, w).expand(-1, -1, channels // heads // pixel_valid
-                                                          .shape[1], -1, -1).reshape_as(out)
+    patches = pixel_valid.shape[1]  # channel = (head, patch, c): broadcast each pixel over c
+    mask = pixel_valid[:, :, None].expand(-1, -1, channels // heads // patches, -1)
+    mask = mask.reshape_as(out)
     return ((out - t) ** 2 * mask).sum() / mask.sum()
 
 
 def naive_tat(loss: TaTLoss, student: Tensor, teacher: Tensor,
               valid: Optional[Tensor] = None) -> Tensor:
-    """The same loss as ``loss(student, teacher, valid_mask=valid)``, one sample at a time."""
+    """The same loss as ``loss(student, teacher, valid_mask=valid)`` (hierarchical mode), one
+    sample at a time."""
     teacher = teacher.detach()
     height, width = teacher.shape[-2:]
     cover = loss.tiling == 'cover'
