@@ -58,8 +58,8 @@ def _ids(files: List[str]) -> List[str]:
 @pytest.fixture(scope='module', autouse=True)
 def _offline_and_fast():
     """Fail fast, naming the URL, if a build would download weights (there is no network, and
-    a download would hang until a timeout); and read mmdet's/mmseg's metafiles once: mmengine
-    re-reads all of them (~150 YAML files, ~0.35 s) for every ``mmdet::``/``mmseg::`` base."""
+    a download would hang until a timeout); read mmdet's/mmseg's metafiles once (mmengine
+    re-reads all ~150 YAML files, ~0.35 s, for every ``mmdet::``/``mmseg::`` base); one thread."""
     import mmengine.config.utils as config_utils
     import mmengine.runner.checkpoint as checkpoint
 
@@ -74,10 +74,15 @@ def _offline_and_fast():
             return read(file)
         return read.__wrapped__(file, *args, **kwargs)
 
+    # One intra-op thread: these models are tiny, and on a busy 2-core machine two OpenMP threads
+    # made this module ~6x slower (170 s against 27 s) while the other thread waited for a core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checkpoint, 'load_url', no_download)
         patch.setattr(config_utils, 'load', load)
         yield
+    torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=None)

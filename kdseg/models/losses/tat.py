@@ -133,7 +133,9 @@ class TaTLoss(nn.Module):
         mode: ``'hierarchical'``, ``'patch'``, ``'anchor'`` or ``'plain'``. Defaults to
             ``'hierarchical'``.
         num_patches: patch grid (n, m) (rows, columns); patches of ⌊H/n⌋ × ⌊W/m⌋ pixels. Exactly
-            one of ``num_patches`` and ``patch_size`` for the patch modes.
+            one of ``num_patches`` and ``patch_size`` for the patch modes. The grid then follows
+            the tiling rule: ⌊H/ph⌋ rows (floor, as the reference's ``unfold``; n in every
+            reference setting, 33 for H = 100, n = 32) or ⌈H/ph⌉ (cover); groups stay runs of p.
         patch_size: patch size (ph, pw) in feature pixels, for variable map sizes.
         num_groups: patch modes: G, the number of patch groups; needs ``num_patches`` and must
             divide n·m (p = n·m/G patches per group). None: one group per patch. ``'plain'``: G
