@@ -33,9 +33,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--distill-config',
                         default=osp.join(DEMO, 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'))
     parser.add_argument('--teacher-iters', type=int, default=None,
-                        help='override the teacher config train_cfg.max_iters')
+                        help='teacher iterations (> 50), instead of the config budget')
     parser.add_argument('--student-iters', type=int, default=None,
-                        help='override train_cfg.max_iters of BOTH student runs (same budget)')
+                        help='iterations (> 50) of BOTH student runs (same budget)')
     return parser.parse_args()
 
 
@@ -48,6 +48,16 @@ def run(cmd: List[str]) -> None:
 def data_options(data_root: str) -> List[str]:
     return [f'{loader}.dataset.data_root={data_root}'
             for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+
+
+def budget_options(iters: int) -> List[str]:
+    """--cfg-options for an ``iters``-iteration budget: the loop, its single validation and
+    checkpoint, and the PolyLR end (the demo configs' LinearLR warm-up is 50 iterations)."""
+    if iters <= 50:
+        raise ValueError(f'--teacher-iters/--student-iters must exceed the 50-iteration warm-up, '
+                         f'got {iters}')
+    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}', f'param_scheduler.1.end={iters}']
 
 
 def train(config: str, work_dir: str, options: List[str]) -> str:
@@ -77,10 +87,8 @@ def main() -> None:
         run([sys.executable, osp.join(ROOT, 'tools', 'make_synthetic_data.py'), 'cityscapes',
              '--out', args.data_root])
     data = data_options(args.data_root)
-    teacher_opts = data + ([f'train_cfg.max_iters={args.teacher_iters}']
-                           if args.teacher_iters else [])
-    student_opts = data + ([f'train_cfg.max_iters={args.student_iters}']
-                           if args.student_iters else [])
+    teacher_opts = data + (budget_options(args.teacher_iters) if args.teacher_iters else [])
+    student_opts = data + (budget_options(args.student_iters) if args.student_iters else [])
 
     runs = {}
     teacher_ckpt = train(args.teacher_config, osp.join(args.work_dir, 'teacher'), teacher_opts)

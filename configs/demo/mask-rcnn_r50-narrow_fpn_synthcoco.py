@@ -11,7 +11,9 @@ _base_ = [
 # train_cfg.val_interval, default_hooks.checkpoint.interval and param_scheduler.1.end.
 max_iters = 300
 warmup_iters = 50
-lr = 1e-3  # AdamW: trains from random init; SGD 0.02 (mmdet's) needs pretrained backbones
+# AdamW from random init (mmdet's SGD 0.02 assumes pretrained backbones). Measured: Faster R-CNN
+# teacher, 300 it: lr 1e-3 -> 0.194 box mAP, 3e-3 -> 0.160.
+lr = 1e-3
 
 num_classes = len(_base_.classes)
 fpn_channels = 64

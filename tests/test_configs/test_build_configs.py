@@ -122,10 +122,14 @@ def _make_offline(model_cfg: ConfigDict) -> ConfigDict:
     return model_cfg
 
 
-def _build(model_cfg: ConfigDict, default_scope: str) -> nn.Module:
-    """Build through mmengine's root MODELS exactly as the Runner does: the default scope picks
-    the package, a ``_scope_`` key (mmrazor for distillation) overrides it."""
-    init_default_scope(default_scope)
+def _build(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` (already made offline) exactly as the Runner does: a top-level
+    ``data_preprocessor`` fills in a model that has none (an mmrazor algorithm), the default scope
+    picks the package, and a ``_scope_`` key (mmrazor for distillation) overrides it."""
+    model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    init_default_scope(cfg.get('default_scope', 'mmengine'))
     return MODELS.build(model_cfg)
 
 
@@ -136,7 +140,8 @@ def _is_distill(cfg: Config) -> bool:
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
 def test_config_builds_its_model(path):
     cfg = _load(path)
-    model = _build(_make_offline(cfg.model), cfg.get('default_scope', 'mmengine'))
+    _make_offline(cfg.model)
+    model = _build(cfg)
     assert isinstance(model, nn.Module)
     assert sum(p.numel() for p in model.parameters()) > 0
     if _is_distill(cfg):
@@ -145,6 +150,14 @@ def test_config_builds_its_model(path):
         assert not any(p.requires_grad for p in model.teacher.parameters()), 'teacher must be frozen'
         assert any(p.requires_grad for p in model.student.parameters())
         assert cfg.val_cfg.type.endswith('SingleTeacherDistillValLoop')
+        # the algorithm preprocesses every batch for both models: it must do what the student's
+        # own preprocessor does (crop-size padding, mask padding, ...)
+        ours, student = model.data_preprocessor, model.student.data_preprocessor
+        assert type(ours) is type(student)
+        for attr in ('size', 'size_divisor', 'pad_size_divisor', 'pad_val', 'pad_value',
+                     'seg_pad_val', 'pad_mask', 'pad_seg', '_channel_conversion'):
+            assert getattr(ours, attr, None) == getattr(student, attr, None), attr
+        assert torch.equal(ours.mean, student.mean) and torch.equal(ours.std, student.std)
 
 
 def test_every_family_of_configs_was_collected():
@@ -211,7 +224,8 @@ def test_demo_config_trains_a_step_and_predicts(path, synthetic_data):
     """One optimiser step on a real batch of the config's own pipeline, then prediction."""
     cfg = _point_at(_load(path), synthetic_data)
     torch.manual_seed(0)
-    model = _build(_make_offline(cfg.model), cfg.default_scope)
+    _make_offline(cfg.model)
+    model = _build(cfg)
     model.init_weights()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
@@ -257,7 +271,7 @@ def test_demo_distill_loads_teacher_checkpoint_and_keeps_it(path, tmp_path):
                     ckpt)
 
     cfg.model.teacher_ckpt = ckpt
-    model = _build(cfg.model, cfg.default_scope)
+    model = _build(cfg)
     model.init_weights()
     loaded = model.teacher.state_dict()
     assert loaded.keys() == teacher.state_dict().keys()
