@@ -8,23 +8,32 @@ PIP_EXTRA ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.kdseg-installed
+CONSTRAINTS := requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install demo test benchmark clean
+.PHONY: install check-source-install demo test benchmark clean
 
 install: $(STAMP)
 
 # Order matters (ENVIRONMENT.md): torch, then mmcv with ops built against THAT torch without build
 # isolation (about 27 minutes once; pip caches the wheel), then the OpenMMLab packages, then kdseg.
-$(STAMP): setup.py requirements/runtime.txt requirements/mmcv.txt requirements/tests.txt
+# Every pip call takes requirements/constraints.txt, which holds setuptools in [77.0.3, 81): torch
+# 2.13.0 would otherwise upgrade it to a release without pkg_resources, and mmcv's setup.py fails.
+$(STAMP): setup.py requirements/runtime.txt requirements/mmcv.txt requirements/tests.txt requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install $(PIP_EXTRA) "setuptools<81" wheel
-	$(PIP) install $(PIP_EXTRA) "$(TORCH_SPEC)"
-	MMCV_WITH_OPS=1 $(PIP) install $(PIP_EXTRA) --no-build-isolation -r requirements/mmcv.txt
-	$(PIP) install $(PIP_EXTRA) -r requirements/runtime.txt -r requirements/tests.txt
-	$(PIP) install $(PIP_EXTRA) --no-build-isolation --no-deps -e .
+	$(PIP) install $(PIP_EXTRA) -c $(CONSTRAINTS) setuptools wheel "$(TORCH_SPEC)"
+	MMCV_WITH_OPS=1 $(PIP) install $(PIP_EXTRA) -c $(CONSTRAINTS) --no-build-isolation -r requirements/mmcv.txt
+	$(PIP) install $(PIP_EXTRA) -c $(CONSTRAINTS) -r requirements/runtime.txt -r requirements/tests.txt
+	$(PIP) install $(PIP_EXTRA) -c $(CONSTRAINTS) --no-build-isolation --no-deps -e .
 	$(PY) -c "import kdseg; print('kdseg', kdseg.__version__, 'installed')"
 	touch $(STAMP)
+
+# CI installs a prebuilt mmcv wheel and never runs mmcv's setup.py. This guard fetches the mmcv
+# sdist and runs its metadata step (setup.py egg_info) with the venv's python and setuptools, the
+# step a fresh machine's build fails at first; it takes seconds, not the half-hour build.
+check-source-install: install
+	MMCV_WITH_OPS=1 $(PIP) install --dry-run --no-deps --no-build-isolation --no-binary mmcv \
+		--ignore-installed --no-cache-dir -c $(CONSTRAINTS) -r requirements/mmcv.txt
 
 demo: install
 	$(PY) tools/demo.py --work-dir work_dirs/demo
