@@ -24,7 +24,7 @@ def test_mmengine_checkpoint_types_load_securely(tmp_path):
     ckpt = dict(
         meta=dict(seed=np.int64(3), iter=4, dtype=np.dtype('float32')),
         state_dict=dict(w=torch.arange(4.)),
-        message_hub=dict(log_scalars=dict(loss=history), arr=np.arange(3)))
+        message_hub=dict(log_scalars=dict(loss=history, empty=HistoryBuffer()), arr=np.arange(3)))
     path = tmp_path / 'ok.pth'
     torch.save(ckpt, path)
     loaded = _load_checkpoint(str(path))
@@ -59,6 +59,15 @@ def test_only_history_buffer_getattr_is_allowed():
         compat._history_buffer_getattr(os, 'system')
     with pytest.raises(pickle.UnpicklingError):
         compat._history_buffer_getattr(HistoryBuffer, '__init__')
+
+
+def test_only_empty_bytes_is_allowed():
+    # pickle protocol 2 writes b'' (an empty numpy array's data) as bytes(); nothing else calls it
+    assert compat._empty_bytes() == b''
+    with pytest.raises(pickle.UnpicklingError):
+        compat._empty_bytes(10**12)
+    with pytest.raises(pickle.UnpicklingError):
+        compat._empty_bytes('x', 'utf8')
 
 
 def test_mmcv_without_compiled_ops_names_the_fix():
