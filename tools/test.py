@@ -3,7 +3,10 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
-Checkpoints load with weights_only=True and kdseg's allow-list (kdseg.compat).
+Checkpoints load with weights_only=True and kdseg's allow-list (kdseg.compat), strictly: the
+checkpoint must fit the config's model key for key (kdseg.engine.load_weights). A distiller
+checkpoint tested with the student's (or the teacher's) own config gives its architecture.*
+(teacher.*) part; anything else fails before evaluation, naming the keys that differ.
 """
 import argparse
 import os
@@ -12,9 +15,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import (enable_cpu_distributed, enable_dump, enable_show_dir, load_config,
-                        skip_teacher_ckpt)
+from kdseg.apis import (check_data_paths, enable_cpu_distributed, enable_dump, enable_show_dir,
+                        load_config, skip_teacher_ckpt)
 from kdseg.apis.cli import add_runner_arguments, parse_runner_args
+from kdseg.engine import load_weights
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,8 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='pickle the raw predictions to this .pkl file')
-    parser.add_argument('--show-dir', help='draw every prediction into this dir (under the log '
-                        'dir for mmdet, as given for mmseg)')
+    parser.add_argument('--show-dir', help='draw every prediction into DIR/vis_data/vis_image/ '
+                        '(segmentation and detection alike)')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 
@@ -33,7 +37,8 @@ def main(argv=None) -> dict:
     if not os.path.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
-    cfg.load_from = args.checkpoint
+    check_data_paths(cfg, ('test_dataloader',))
+    cfg.load_from = None  # loaded strictly below, not by the runner's non-strict load
     skip_teacher_ckpt(cfg)  # a distiller's checkpoint holds its teacher
     if args.out:
         enable_dump(cfg, args.out)
@@ -41,6 +46,8 @@ def main(argv=None) -> dict:
         enable_show_dir(cfg, args.show_dir)
     enable_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    load_weights(runner.model, args.checkpoint, prefixes=('architecture.', 'teacher.'),
+                 key='checkpoint', what=f'the model of {args.config}')
     return runner.test()
 
 

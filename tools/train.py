@@ -1,7 +1,11 @@
 """Train a model (plain or distilled) from an mmengine config.
 
     python tools/train.py configs/pspnet_r18_tat.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+        [--iters N] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+
+Every run gets kdseg's safety hooks (kdseg.apis.add_safety_hooks): the config is checked against
+the data and model before iteration 1, a non-finite loss or weight stops training before it is
+checkpointed, and --resume restores the random-number state.
 
 Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
 """
@@ -11,7 +15,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import enable_amp, enable_cpu_distributed, load_config, set_resume
+from kdseg.apis import (add_safety_hooks, check_data_paths, enable_amp, enable_cpu_distributed,
+                        load_config, set_resume)
 from kdseg.apis.cli import add_runner_arguments, parse_runner_args
 
 
@@ -23,13 +28,18 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'when no path is given')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--iters', type=int,
+                        help='train N iterations: sets max_iters, the validation and checkpoint '
+                        'intervals and the LR schedule (warm-up included) together')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
+    cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.iters)
+    check_data_paths(cfg, ('train_dataloader', 'val_dataloader'))
+    add_safety_hooks(cfg)
     if args.amp:
         enable_amp(cfg)
     set_resume(cfg, args.resume)

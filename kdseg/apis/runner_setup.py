@@ -9,12 +9,15 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
+from .budget import set_iteration_budget
+
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
-                launcher: str = 'none') -> Config:
-    """Load ``path``, merge ``--cfg-options``, and set ``launcher`` and ``work_dir``.
+                launcher: str = 'none', iters: Optional[int] = None) -> Config:
+    """Load ``path``, apply ``--iters`` (:func:`set_iteration_budget`), merge ``--cfg-options``
+    (so an explicit key wins over the budget), and set ``launcher`` and ``work_dir``.
 
     ``work_dir`` priority follows mmdet/mmseg: command line, then the config, then
     ``./work_dirs/<config name>``.
@@ -24,6 +27,8 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
     if launcher not in LAUNCHERS:
         raise ValueError(f'--launcher must be one of {LAUNCHERS}, got {launcher!r}')
     cfg = Config.fromfile(path)
+    if iters is not None:
+        set_iteration_budget(cfg, iters)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
@@ -33,6 +38,21 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     if 'model' not in cfg:
         raise KeyError(f'config {path!r} has no `model` key')
+    return cfg
+
+
+# kdseg.engine.hooks, added to every training run by tools/train.py
+SAFETY_HOOKS = ('ConfigCheckHook', 'NaNGuardHook', 'RNGStateHook')
+
+
+def add_safety_hooks(cfg: Config) -> Config:
+    """Add kdseg's safety hooks to ``custom_hooks``: ConfigCheckHook (config checked against data
+    and model before iteration 1), NaNGuardHook (stop at the first non-finite loss or weight,
+    before a checkpoint) and RNGStateHook (exact resume). A hook the config already lists, with
+    its own arguments, is kept as it is."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {hook.get('type') for hook in hooks}
+    cfg.custom_hooks = hooks + [dict(type=t) for t in SAFETY_HOOKS if t not in present]
     return cfg
 
 
@@ -90,10 +110,13 @@ def enable_cpu_distributed(cfg: Config) -> Config:
 
 
 def enable_show_dir(cfg: Config, show_dir: str) -> Config:
-    """``--show-dir``: draw every test prediction with the config's visualization hook.
+    """``--show-dir DIR``: draw every test prediction into ``DIR/vis_data/vis_image/``, for
+    segmentation and detection alike, each file named after its image.
 
-    mmdet's DetVisualizationHook writes to ``test_out_dir`` (relative to the run's log folder);
-    mmseg's SegVisualizationHook draws through the visualizer, whose ``save_dir`` we set.
+    mmseg's SegVisualizationHook draws through the visualizer, whose ``save_dir`` is set to DIR
+    (files ``test_<image>_0.png``); mmdet's DetVisualizationHook writes to ``test_out_dir``, which
+    it joins to the log folder unless absolute, so it gets that same folder as an absolute path
+    (files ``<image>``).
     """
     hook = cfg.get('default_hooks', {}).get('visualization')
     if hook is None:
@@ -101,10 +124,10 @@ def enable_show_dir(cfg: Config, show_dir: str) -> Config:
                        '(DetVisualizationHook or SegVisualizationHook)')
     hook['draw'] = True
     hook['interval'] = 1
+    show_dir = osp.abspath(show_dir)
+    cfg.visualizer['save_dir'] = show_dir
     if hook.get('type', '').endswith('DetVisualizationHook'):
-        hook['test_out_dir'] = show_dir
-    else:
-        cfg.visualizer['save_dir'] = show_dir
+        hook['test_out_dir'] = osp.join(show_dir, 'vis_data', 'vis_image')
     return cfg
 
 

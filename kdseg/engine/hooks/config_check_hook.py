@@ -1,0 +1,166 @@
+"""Check a training config against its data and model before iteration 1, naming the key."""
+import inspect
+import re
+from typing import Any, Dict, List, Optional
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+from torch import nn
+
+from .rng_state_hook import get_rng_state, set_rng_state
+
+__all__ = ['ConfigCheckHook', 'check_distill_losses', 'check_num_classes']
+
+
+def _config_key(module_path: str) -> str:
+    """``architecture.auxiliary_head.0`` -> ``model.architecture.auxiliary_head[0]``."""
+    return 'model' + ''.join(f'[{p}]' if p.isdigit() else f'.{p}'
+                             for p in module_path.split('.') if p)
+
+
+def check_num_classes(model: nn.Module, datasets: Dict[str, Any]) -> None:
+    """Every classification head's ``num_classes`` equals each dataset's number of classes.
+
+    Heads are the modules whose class name ends in ``Head`` and that have an int ``num_classes``
+    (mmseg decode/auxiliary heads, mmdet bbox and mask heads), except class-agnostic RPN heads.
+
+    Args:
+        model: the (unwrapped) model, a distiller included (student and teacher are checked).
+        datasets: config key -> dataset, e.g. ``{'train_dataloader.dataset': ds}``.
+    """
+    problems = []
+    for key, dataset in datasets.items():
+        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
+        if not classes:
+            continue
+        for path, module in model.named_modules():
+            num = getattr(module, 'num_classes', None)
+            name = type(module).__name__
+            if (not isinstance(num, int) or not name.endswith('Head') or 'RPN' in name
+                    or num == len(classes)):
+                continue
+            problems.append(f'{_config_key(path)}.num_classes={num} ({name}), but {key} has '
+                            f'{len(classes)} classes ({", ".join(map(str, classes[:4]))}, ...)')
+    if problems:
+        raise ValueError('num_classes does not match the dataset: ' + '; '.join(problems) +
+                         '. Set num_classes to the dataset\'s number of classes (or the dataset\'s '
+                         'metainfo=dict(classes=...) to the classes the model predicts).')
+
+
+def _shapes(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return str(tuple(value.shape))
+    if isinstance(value, (list, tuple)):
+        return '[' + ', '.join(_shapes(v) for v in value[:6]) + \
+            (', ...' if len(value) > 6 else '') + ']'
+    return type(value).__name__
+
+
+def _argument_key(loss: nn.Module, err: Exception) -> str:
+    """The loss argument an error names first (``student_channels=64, but ...``), if any."""
+    match = re.match(r"\s*(\w+)\s*=", str(err))
+    params = inspect.signature(type(loss).__init__).parameters
+    return f'.{match.group(1)}' if match and match.group(1) in params else ''
+
+
+def _checked_compute_distill_losses(distiller: nn.Module) -> Dict[str, torch.Tensor]:
+    """``ConfigurableDistiller.compute_distill_losses`` that names the failing key."""
+    losses = {}
+    for loss_name, mappings in distiller.loss_forward_mappings.items():
+        inputs, described = {}, []
+        for arg, record in mappings.items():
+            side = 'student' if record.get('from_student') else 'teacher'
+            where = ', '.join(f'{k}={v!r}' for k, v in record.items() if k != 'from_student')
+            try:
+                inputs[arg] = distiller.get_record(**record)
+            except Exception as err:
+                raise ValueError(
+                    f'model.distiller.loss_forward_mappings.{loss_name}.{arg}: cannot take '
+                    f'{where} from the {side}: {err}') from err
+            described.append(f'{arg} ({side}, {where}): {_shapes(inputs[arg])}')
+        loss = distiller.distill_losses[loss_name]
+        try:
+            losses[loss_name] = loss(**inputs)
+        except Exception as err:
+            key = f'model.distiller.distill_losses.{loss_name}{_argument_key(loss, err)}'
+            raise ValueError(f'{key}: {type(loss).__name__} fails on the recorded features: '
+                             f'{err}. Inputs: ' + '; '.join(described)) from err
+    return losses
+
+
+def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
+    """Run the distiller's ``loss`` on one batch, in eval mode, without gradients and without
+    touching any random-number generator, and check every distillation loss on the recorded
+    features. Returns one line per loss; raises ValueError naming the config key on failure.
+
+    A no-op (empty list) for a model that is not an mmrazor ``ConfigurableDistiller`` algorithm.
+    """
+    distiller = getattr(model, 'distiller', None)
+    if not hasattr(distiller, 'loss_forward_mappings') or not hasattr(model, 'loss'):
+        return []
+    lines = []
+
+    def compute() -> Dict[str, torch.Tensor]:
+        losses = _checked_compute_distill_losses(distiller)
+        lines.extend(f'{name}: {float(value):.4g}' for name, value in losses.items())
+        return losses
+
+    was_training, rng = model.training, get_rng_state()
+    distiller.compute_distill_losses = compute  # instance attribute: shadows the method
+    try:
+        model.eval()
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, training=True)
+            try:
+                model.loss(data['inputs'], data['data_samples'])
+            except Exception as err:
+                if isinstance(err, ValueError) and str(err).startswith('model.'):
+                    raise
+                raise ValueError(f'model: the distiller\'s loss failed on one training batch '
+                                 f'before any distillation loss ran: {err}') from err
+    finally:
+        del distiller.compute_distill_losses
+        model.train(was_training)
+        set_rng_state(rng)
+    return lines
+
+
+@HOOKS.register_module()
+class ConfigCheckHook(Hook):
+    """Before the first iteration, check what otherwise fails late or never:
+
+    * ``num_classes`` of every head (student and teacher) against the train and val datasets
+      (:func:`check_num_classes`): a mismatch otherwise trains silently or crashes at validation;
+    * for a distiller, every recorder and distillation loss on one real training batch
+      (:func:`check_distill_losses`): channel and feature-size mismatches, ``data_idx`` out of
+      range, named as ``model.distiller.distill_losses.<loss>.<argument>`` with the shapes, before
+      the first teacher forward of training instead of after it.
+
+    The dry run uses the first ``min(2, len(dataset))`` training samples, eval mode and no
+    gradients, and restores every random-number generator, so training (and resume) is unchanged.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        loader = runner.train_dataloader
+        datasets = {'train_dataloader.dataset': loader.dataset}
+        val_loop = getattr(runner, '_val_loop', None)
+        if val_loop is not None and not isinstance(val_loop, dict):
+            datasets['val_dataloader.dataset'] = val_loop.dataloader.dataset
+        check_num_classes(model, datasets)
+
+        dataset = loader.dataset
+        rng = get_rng_state()  # the dataset's random transforms must not shift training's RNG
+        try:
+            batch = loader.collate_fn([dataset[i] for i in range(min(2, len(dataset)))])
+        finally:
+            set_rng_state(rng)
+        lines = check_distill_losses(model, batch)
+        if lines:
+            print_log('ConfigCheckHook: every distillation loss runs on one training batch: ' +
+                      ', '.join(lines), logger='current')
