@@ -1,10 +1,12 @@
 """kdseg.apis.runner_setup: the command-line flags become the right config changes."""
+import os.path as osp
+
 import pytest
 import torch
 from mmengine.config import Config
 
-from kdseg.apis import (enable_amp, enable_cpu_distributed, enable_dump, enable_show_dir,
-                        load_config, set_resume, skip_teacher_ckpt)
+from kdseg.apis import (add_safety_hooks, enable_amp, enable_cpu_distributed, enable_dump,
+                        enable_show_dir, load_config, set_resume, skip_teacher_ckpt)
 
 
 @pytest.fixture
@@ -68,12 +70,26 @@ def test_out_appends_a_dump_metric(config_file):
         enable_dump(load_config(config_file), 'preds.json')
 
 
-def test_show_dir_turns_on_drawing(config_file):
+def test_show_dir_turns_on_drawing_into_one_place(config_file):
     cfg = enable_show_dir(load_config(config_file), 'vis')
     assert cfg.default_hooks.visualization.draw is True
-    assert cfg.visualizer.save_dir == 'vis'
+    assert cfg.visualizer.save_dir == osp.abspath('vis')
+    det = Config(dict(model=dict(), visualizer=dict(), default_hooks=dict(
+        visualization=dict(type='mmdet.DetVisualizationHook'))))
+    det = enable_show_dir(det, 'vis')
+    assert det.visualizer.save_dir == osp.abspath('vis')
+    assert det.default_hooks.visualization.test_out_dir == osp.abspath('vis/vis_data/vis_image')
     with pytest.raises(KeyError, match='visualization'):
         enable_show_dir(Config(dict(model=dict())), 'vis')
+
+
+def test_safety_hooks_are_added_once_and_user_settings_kept(config_file):
+    cfg = load_config(config_file, cfg_options={'custom_hooks': [
+        dict(type='NaNGuardHook', interval=5)]})
+    add_safety_hooks(add_safety_hooks(cfg))
+    assert [h['type'] for h in cfg.custom_hooks] == ['NaNGuardHook', 'ConfigCheckHook',
+                                                      'RNGStateHook']
+    assert cfg.custom_hooks[0]['interval'] == 5
 
 
 def test_testing_a_distiller_does_not_reload_its_teacher(tmp_path):

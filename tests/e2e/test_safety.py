@@ -1,0 +1,76 @@
+"""What a new user's mistakes now do, through the same commands they type: a non-finite loss or
+weight stops training before it is checkpointed; a bad distillation config fails before iteration
+1 naming the key; tools/test.py refuses a checkpoint that does not fit; the flagship config without
+its dataset says what is missing and what to do."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from kdseg.compat import safe_torch_load
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+TEACHER = 'pspnet_r50-narrow_synthcity.py'
+STUDENT = 'pspnet_r18-narrow_synthcity.py'
+TAT = 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
+
+
+def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(tools):
+    out = tools.run(tools.train_args(STUDENT, 'lr_huge', 4, 'optim_wrapper.optimizer.lr=1e12',
+                                     'default_hooks.checkpoint.interval=1'), fail=True)
+    assert 'NonFiniteTrainingError: Training stopped at iteration 2' in out, out[-3000:]
+    assert 'decode.loss_ce=nan' in out
+    work = osp.join(tools.cwd, 'lr_huge')
+    assert not osp.exists(osp.join(work, 'iter_2.pth'))
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        last = f.read().strip()
+    assert last == osp.join(work, 'iter_1.pth')
+    state = safe_torch_load(last)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_non_finite_distillation_loss_is_named_and_nothing_is_saved(tools):
+    out = tools.run(tools.train_args(TAT, 'weight_huge', 2,
+                                     'model.distiller.distill_losses.loss_tat.loss_weight=1e40',
+                                     f'model.teacher_ckpt={tools.teacher(TEACHER)}'), fail=True)
+    assert 'Training stopped at iteration 1: non-finite loss:' in out, out[-3000:]
+    assert 'distill.loss_tat=inf' in out and 'no checkpoint was written' in out
+    assert not osp.exists(osp.join(tools.cwd, 'weight_huge', 'iter_1.pth'))
+
+
+def test_bad_distillation_config_fails_before_iteration_1_naming_the_key(tools):
+    out = tools.run(tools.train_args(TAT, 'bad_channels', 2,
+                                     'model.distiller.distill_losses.loss_tat.student_channels=64',
+                                     f'model.teacher_ckpt={tools.teacher(TEACHER)}'), fail=True)
+    assert 'model.distiller.distill_losses.loss_tat.student_channels: ' in out, out[-3000:]
+    assert "student (student, recorder='c5', data_idx=3): (2, 128, 8, 16)" in out
+    assert 'Iter(train)' not in out
+
+
+def test_test_tool_refuses_a_checkpoint_that_does_not_fit(tools):
+    out = tools.run(tools.test_args(STUDENT, tools.teacher(TEACHER), 'student_on_teacher'),
+                    fail=True)
+    assert 'CheckpointMismatchError' in out and "checkpoint='" in out, out[-3000:]
+    assert 'have another shape' in out and 'Nothing was loaded' in out
+    assert 'Iter(test)' not in out
+
+
+def test_flagship_config_without_data_says_what_is_missing(tmp_path):
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                           osp.join(ROOT, 'configs', 'pspnet_r18_tat.py')], cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**os.environ, 'TORCH_HOME': str(tmp_path / 'th')},
+                          timeout=300)
+    assert proc.returncode != 0
+    message = proc.stdout.strip().splitlines()[-1]
+    assert message.startswith('FileNotFoundError: The dataset is not where the config says: '
+                              "train_dataloader.dataset.data_root='data/cityscapes/'"), message
+    for part in ('make demo', '--cfg-options train_dataloader.dataset.data_root=',
+                 "model.teacher_ckpt='https://download.openmmlab.com/", 'without network'):
+        assert part in message, (part, message)
