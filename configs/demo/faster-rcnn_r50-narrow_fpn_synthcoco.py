@@ -7,8 +7,8 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 
-# Budget. Changing it from the command line takes all of: train_cfg.max_iters,
-# train_cfg.val_interval, default_hooks.checkpoint.interval and param_scheduler.1.end.
+# Budget. Change it with `tools/train.py ... --iters N`, which moves the loop, the validation and
+# checkpoint intervals and the LR schedule (warm-up included) together.
 max_iters = 300
 warmup_iters = 50
 # AdamW from random init (mmdet's SGD 0.02 assumes pretrained backbones). Measured: Faster R-CNN

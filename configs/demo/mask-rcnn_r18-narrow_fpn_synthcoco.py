@@ -3,7 +3,7 @@
 # distilled without a connector. Same data, runtime and optimiser as the demo teacher.
 _base_ = ['./mask-rcnn_r50-narrow_fpn_synthcoco.py']
 
-max_iters = 300  # see the teacher config for the keys that change the budget
+max_iters = 300  # change it with tools/train.py --iters N
 
 model = dict(
     backbone=dict(depth=18),

@@ -2,7 +2,7 @@
 # Cityscapes data; same data, runtime and optimiser as the demo teacher, shorter budget.
 _base_ = ['./pspnet_r50-narrow_synthcity.py']
 
-max_iters = 400  # see the teacher config for the keys that change the budget
+max_iters = 400  # change it with tools/train.py --iters N
 
 model = dict(
     backbone=dict(depth=18),

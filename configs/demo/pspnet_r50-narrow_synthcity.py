@@ -6,8 +6,8 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
 ]
 
-# Budget. Changing it from the command line takes all of: train_cfg.max_iters,
-# train_cfg.val_interval, default_hooks.checkpoint.interval and param_scheduler.1.end.
+# Budget. Change it with `tools/train.py ... --iters N`, which moves the loop, the validation and
+# checkpoint intervals and the LR schedule (warm-up included) together.
 max_iters = 600
 warmup_iters = 50
 # AdamW from random init. Measured on the synthetic data (teacher, 600 it): lr 1e-3 / 3e-3 /
