@@ -16,9 +16,10 @@ Each fix is one function, applied once by :func:`apply` when ``kdseg`` is import
   writes (:data:`CHECKPOINT_ALLOWLIST`); anything else raises :class:`UnsafeCheckpointError`
   naming it. A failed download raises :class:`CheckpointDownloadError` naming the URL, the
   hub-cache file to put it at, and how to pass a local path instead.
-* :func:`cpu_safe_pytorch_launcher` - mmengine's ``pytorch`` launcher calls
-  ``torch.cuda.set_device`` unconditionally; without CUDA it now initialises the process group
-  directly (with ``gloo`` when ``nccl`` was asked for).
+* :func:`cpu_distributed` - mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``
+  unconditionally and its Runner gives DDP ``device_ids`` a CPU module cannot take; without CUDA
+  the launcher initialises the process group directly (``gloo`` for ``nccl``) and the DDP wrapper
+  gets ``device_ids=None``. The one place kdseg makes CPU multi-process training work.
 * :func:`numpy_in1d_alias` - cityscapesscripts 2.3 (mmseg's CityscapesMetric) calls ``np.in1d``,
   which numpy 2.4 removed; ``np.isin`` is its documented successor.
 * :func:`kdseg_config_prefix` - ``_base_ = ['kdseg::tat/xxx.py']`` in a config anywhere resolves
@@ -310,9 +311,20 @@ def secure_checkpoint_loading() -> None:
     CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
 
 
-def cpu_safe_pytorch_launcher() -> None:
-    """Let ``--launcher pytorch`` (torchrun) initialise on a machine without CUDA."""
+def cpu_distributed() -> None:
+    """Let ``--launcher pytorch`` (torchrun, tools/dist_*.sh) train on a machine without CUDA.
+
+    Two places in mmengine 0.10 assume CUDA (ENVIRONMENT.md item 6), and both are patched here,
+    only for the case without CUDA:
+
+    * the ``pytorch`` launcher calls ``torch.cuda.set_device`` unconditionally; without CUDA it
+      now initialises the process group directly, with ``gloo`` when ``nccl`` was asked for;
+    * the Runner wraps the model in ``MMDistributedDataParallel`` with
+      ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module; without CUDA the wrapper
+      now gets ``device_ids=None`` (and ``output_device=None``).
+    """
     import mmengine.dist.utils as dist_utils
+    from mmengine.model import MMDistributedDataParallel
     original = dist_utils._init_dist_pytorch
     if getattr(original, '_kdseg_cpu_safe', False):
         return
@@ -329,6 +341,15 @@ def cpu_safe_pytorch_launcher() -> None:
 
     init_dist_pytorch._kdseg_cpu_safe = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+    wrapper_init = MMDistributedDataParallel.__init__
+
+    def ddp_init(self, module: Any, *args: Any, **kwargs: Any) -> None:
+        if not torch.cuda.is_available():
+            kwargs.update(device_ids=None, output_device=None)
+        wrapper_init(self, module, *args, **kwargs)
+
+    MMDistributedDataParallel.__init__ = ddp_init
 
 
 def numpy_in1d_alias() -> None:
@@ -380,11 +401,12 @@ def kdseg_config_prefix() -> None:
     Config._get_cfg_path = staticmethod(_get_cfg_path)
 
 
+# in the order apply() runs them; each is idempotent and can be called on its own
+FIXES = ('check_mmcv_ops', 'stub_mmrazor_quantization', 'secure_checkpoint_loading',
+         'cpu_distributed', 'numpy_in1d_alias', 'kdseg_config_prefix')
+
+
 def apply() -> None:
-    """Apply every fix; idempotent."""
-    check_mmcv_ops()
-    stub_mmrazor_quantization()
-    secure_checkpoint_loading()
-    cpu_safe_pytorch_launcher()
-    numpy_in1d_alias()
-    kdseg_config_prefix()
+    """Apply every fix in :data:`FIXES` (``import kdseg`` does this); idempotent."""
+    for name in FIXES:
+        globals()[name]()

@@ -81,8 +81,9 @@ def test_mmcv_without_compiled_ops_names_the_fix():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='exercises the no-CUDA path')
-def test_pytorch_launcher_initialises_without_cuda(monkeypatch):
+def test_pytorch_launcher_and_ddp_wrapper_work_without_cuda(monkeypatch):
     import mmengine.dist.utils as dist_utils
+    from mmengine.model import BaseModel, MMDistributedDataParallel
     port = 29400 + os.getpid() % 500
     for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
                            MASTER_PORT=str(port)).items():
@@ -92,6 +93,18 @@ def test_pytorch_launcher_initialises_without_cuda(monkeypatch):
     try:
         assert torch.distributed.get_backend() == 'gloo'
         assert torch.distributed.get_world_size() == 1
+        # what mmengine's Runner.wrap_model does, device_ids included
+        class Model(BaseModel):
+            def __init__(self):
+                super().__init__()
+                self.layer = torch.nn.Linear(2, 2)
+
+            def forward(self, inputs, data_samples=None, mode='tensor'):
+                return self.layer(inputs)
+
+        wrapped = MMDistributedDataParallel(module=Model(), device_ids=[0],
+                                            broadcast_buffers=False)
+        assert wrapped.device_ids is None
     finally:
         torch.distributed.destroy_process_group()
 

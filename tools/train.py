@@ -15,8 +15,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import (add_safety_hooks, check_data_paths, enable_amp, enable_cpu_distributed,
-                        load_config, set_resume)
+from kdseg.apis import add_safety_hooks, check_data_paths, enable_amp, load_config, set_resume
 from kdseg.apis.cli import add_runner_arguments, parse_runner_args
 
 
@@ -43,7 +42,6 @@ def main(argv=None) -> None:
     if args.amp:
         enable_amp(cfg)
     set_resume(cfg, args.resume)
-    enable_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 

@@ -6,7 +6,6 @@ user's own config stays in charge of everything else.
 import os.path as osp
 from typing import Optional
 
-import torch
 from mmengine.config import Config
 
 from .budget import set_iteration_budget
@@ -89,23 +88,6 @@ def set_resume(cfg: Config, resume: Optional[str]) -> Config:
             raise FileNotFoundError(f'--resume checkpoint {resume!r} does not exist')
         cfg.resume = True
         cfg.load_from = resume
-    return cfg
-
-
-def enable_cpu_distributed(cfg: Config) -> Config:
-    """Make a ``pytorch``/``slurm`` launch work without CUDA (ENVIRONMENT.md item 4).
-
-    DistributedDataParallel rejects ``device_ids`` for a CPU module and nccl needs CUDA, so use
-    ``device_ids=None`` and the gloo backend. A no-op when CUDA is available or for ``none``.
-    """
-    if cfg.launcher == 'none' or torch.cuda.is_available():
-        return cfg
-    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
-    wrapper.update(device_ids=None, broadcast_buffers=False,
-                   find_unused_parameters=cfg.get('find_unused_parameters', False))
-    cfg.model_wrapper_cfg = wrapper
-    cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
     return cfg
 
 

@@ -2,11 +2,10 @@
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.config import Config
 
-from kdseg.apis import (add_safety_hooks, enable_amp, enable_cpu_distributed, enable_dump,
-                        enable_show_dir, load_config, set_resume, skip_teacher_ckpt)
+from kdseg.apis import (add_safety_hooks, enable_amp, enable_dump, enable_show_dir, load_config,
+                        set_resume, skip_teacher_ckpt)
 
 
 @pytest.fixture
@@ -52,15 +51,6 @@ def test_resume_auto_and_explicit(tmp_path, config_file):
     assert cfg.resume is True and cfg.load_from == str(ckpt)
     with pytest.raises(FileNotFoundError, match='--resume'):
         set_resume(load_config(config_file), str(tmp_path / 'missing.pth'))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='exercises the no-CUDA path')
-def test_cpu_distributed_uses_gloo_and_no_device_ids(config_file):
-    assert 'model_wrapper_cfg' not in enable_cpu_distributed(load_config(config_file))
-    cfg = enable_cpu_distributed(load_config(config_file, launcher='pytorch'))
-    assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False, find_unused_parameters=True)
-    assert cfg.env_cfg.dist_cfg.backend == 'gloo'
 
 
 def test_out_appends_a_dump_metric(config_file):
