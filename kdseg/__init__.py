@@ -2,15 +2,23 @@
 
 Importing kdseg applies the run-time fixes of :mod:`kdseg.compat`, makes mmrazor's distillers
 strict (:mod:`kdseg.engine.strict_distillers`), and registers every kdseg component (losses in
-mmrazor's ``MODELS``, hooks in mmengine's ``HOOKS``), so configs can name them.
+mmrazor's ``MODELS``, hooks in mmengine's ``HOOKS``), so configs can name them. Where mmengine or
+mmrazor is not installed it does none of this, so that the torch-only method packages
+(``kdseg.models.losses.tat``) still import.
 """
-from . import compat
+import importlib.util
 
-compat.apply()
+from .version import __version__
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers components)
-from .version import __version__  # noqa: E402
+__all__ = ['__version__']
 
-engine.strict_distillers.apply()
+if all(importlib.util.find_spec(name) is not None for name in ('mmengine', 'mmrazor')):
+    from . import compat
 
-__all__ = ['__version__', 'compat', 'datasets', 'engine', 'models']
+    compat.apply()
+
+    from . import datasets, engine, models  # noqa: E402,F401  (registers components)
+
+    engine.strict_distillers.apply()
+
+    __all__ += ['compat', 'datasets', 'engine', 'models']

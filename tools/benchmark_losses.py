@@ -19,11 +19,15 @@ events (``profile_memory=True``); tensors that exist before the step (inputs, pa
 counted, gradients created by the step are.
 
 Usage: python tools/benchmark_losses.py [--cases a,b,c] [--reps 3] [--threads 2]
+Needs torch alone: the TaT loss is imported from this checkout the torch-only way (with the
+OpenMMLab stack installed, `import kdseg` still loads it, but nothing here needs it).
 """
 import argparse
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -32,8 +36,10 @@ from torch import Tensor
 from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile
 
-from kdseg.models.losses import TaTLoss
-from kdseg.models.losses.tat_tiling import tile_grid
+# the checkout's kdseg, imported the torch-only way: no mmcv / mmengine / mmrazor needed
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kdseg.models.losses.tat import TaTLoss  # noqa: E402
+from kdseg.models.losses.tat.tiling import tile_grid  # noqa: E402
 
 Step = Callable[[], Tensor]
 

@@ -9,7 +9,7 @@ valid key attends uniformly, and all its positions are padding, so it contribute
 Implementations:
 
 * :class:`_GroupedAttention` - batched matmuls on one contiguous ``(P, p·C)`` matrix per group
-  (the row layout of :mod:`.tat_tiling`), with a written-out backward; used by
+  (the row layout of :mod:`.tiling`), with a written-out backward; used by
   :class:`EmbeddingNormAttention`, which fuses it with the embeddings' BatchNorm for the patch-group
   term (only the BatchNorm outputs Q, K, V, the P × P maps and the masked residual are kept), and
   by :class:`AttentionSSE` for the anchor term.

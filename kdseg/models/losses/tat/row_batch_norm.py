@@ -1,7 +1,7 @@
 """BatchNorm over channel-last rows with per-sample or per-batch statistics and a validity mask.
 
 TaT's embeddings are ``Conv1×1 → BatchNorm2d``. kdseg computes the 1×1 convolutions as matrix
-products on rows (``(B, N, C)``, pixels in the patch-group order of :mod:`.tat_tiling`), and
+products on rows (``(B, N, C)``, pixels in the patch-group order of :mod:`.tiling`), and
 normalises those rows here, in place, with:
 
 * statistics per sample (``per_sample=True``: what the TaT-seg reference gets by calling the loss on

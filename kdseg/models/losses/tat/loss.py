@@ -4,11 +4,10 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from .tat_attention import AttentionSSE, EmbeddingNormAttention, NormSpec, attention_sse
-from .tat_tiling import PatchRows, TileGrid, gather_rows, patch_rows, tile_grid
+from .attention import AttentionSSE, EmbeddingNormAttention, NormSpec, attention_sse
+from .tiling import PatchRows, TileGrid, gather_rows, patch_rows, tile_grid
 
 __all__ = ['TaTLoss']
 
@@ -68,7 +67,6 @@ def _patches_per_group(mode: str, num_groups: Optional[int], num_patches: Option
     return patches // num_groups
 
 
-@MODELS.register_module()
 class TaTLoss(nn.Module):
     """Knowledge Distillation via the Target-aware Transformer.
 
@@ -120,9 +118,9 @@ class TaTLoss(nn.Module):
       A sample without valid positions contributes 0.
 
     Implementation: the 1×1 convolutions run as matrix products directly on channel-last rows in
-    patch-group order (see :mod:`.tat_tiling`), so each group is a contiguous matrix for the
+    patch-group order (see :mod:`.tiling`), so each group is a contiguous matrix for the
     attention matmuls; BatchNorm and the patch attention are fused with a hand-written backward
-    (:class:`.tat_attention.EmbeddingNormAttention`) that keeps one copy of Q, K, V. Nothing loops
+    (:class:`.attention.EmbeddingNormAttention`) that keeps one copy of Q, K, V. Nothing loops
     over samples or patches.
 
     Shapes: student (B, C_s, H, W), teacher (B, C_t, H, W) → scalar.

@@ -1,4 +1,4 @@
-"""Tests of kdseg.models.losses.tat.TaTLoss against METHODS.md section 1 (TaT)."""
+"""Tests of kdseg.models.losses.tat.loss.TaTLoss against METHODS.md section 1 (TaT)."""
 import math
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from mmengine.structures import BaseDataElement
 
 import kdseg  # noqa: F401  (registers TaTLoss)
-from kdseg.models.losses import TaTLoss
+from kdseg.models.losses.tat import TaTLoss
 from mmrazor.registry import MODELS
 
 EPS = 1e-5  # BatchNorm2d default eps

@@ -1,0 +1,43 @@
+"""TaT: knowledge distillation via the target-aware transformer.
+
+Lin et al., "Knowledge Distillation via the Target-aware Transformer", CVPR 2022,
+`arXiv 2205.10793 <https://arxiv.org/abs/2205.10793>`_; the segmentation objective is the one of
+the authors' TaT-seg code (``distiller_tat.py``), which kdseg calls the reference. The exact
+semantics, and what kdseg generalises for dense prediction, are in the design notes (METHODS.md,
+section 1).
+
+The maths (paper eqs. 4-6 and sec. 3.3). Query ``Q = γ(S)`` and value ``V = φ(S)`` embed the
+student feature S (C_s → C_t), key ``K = θ(T)`` the detached teacher feature T (C_t → C_t); each
+embedding is a 1×1 convolution without bias followed by BatchNorm. Per head of channels, with
+positions flattened row-major::
+
+    A = softmax_j(Q Kᵀ)            (no 1/√D scaling, no temperature)
+    O = A V
+    L = mean((O − T)²)            against the RAW teacher feature T, not K
+
+* patch-group distillation: the map is tiled into patches, runs of p raster-consecutive patches
+  are stacked along channels into a group, and one (ph·pw) × (ph·pw) attention map per group is
+  shared by its p patches; L_patch is the MSE over all patches;
+* anchor-point distillation: Q, K, V and T are average-pooled to an anchor grid and one-to-all
+  attention over the anchors gives L_anchor;
+* per sample ℓ = β·L_patch + γ·L_anchor; the loss is α·mean over samples of ℓ.
+
+Files:
+
+* :mod:`.loss` - :class:`TaTLoss`, the ``nn.Module`` a config names (``type='TaTLoss'``): the
+  arguments, their validation, the reference / kdseg semantics, padding masks, the anchor term.
+* :mod:`.tiling` - the patch and anchor grids (floor tiling as the reference, cover tiling as
+  kdseg's default) and the patch-group row order in which each group is one contiguous matrix.
+* :mod:`.attention` - the grouped attention and its MSE with a written-out backward, fused with
+  the embeddings' BatchNorm (:class:`.attention.EmbeddingNormAttention`), for the patch, anchor
+  and plain terms.
+* :mod:`.row_batch_norm` - BatchNorm on channel-last rows: per-sample or batch statistics, a
+  validity mask, in place, with the running-statistics update of B sequential BatchNorm calls.
+
+Everything here is plain torch: ``from kdseg.models.losses.tat import TaTLoss`` works on a machine
+without mmcv, mmengine or mmrazor. The registration into mmrazor's ``MODELS`` is done by
+:mod:`kdseg.models`.
+"""
+from .loss import TaTLoss
+
+__all__ = ['TaTLoss']
