@@ -203,7 +203,7 @@ class EmbeddingNormAttention(torch.autograd.Function):
         # the statistics are outputs, so they are saved through save_for_backward (an output
         # kept on ctx would form a reference cycle)
         stats = [t for s in states for t in (s.mean, s.rstd)]
-        ctx.states = [(s.var, s.count, s.batch_stats) for s in states]
+        ctx.states = [(s.var, s.count, s.batch_stats, s.exact, s.xhat) for s in states]
         ctx.save_for_backward(valid, *xs, *stats, *embeddings[1::3], *embeddings[2::3])
         return (sse, *xs, *stats)
 
@@ -215,8 +215,7 @@ class EmbeddingNormAttention(torch.autograd.Function):
         result: List[Optional[Tensor]] = [None] * 13  # spec, valid, scored, target, 3 × 3
 
         def norm_backward(i: int, dy: Tensor, out: Optional[Tensor]) -> None:
-            var, count, batch_stats = ctx.states[i]
-            state = RowNormState(stats[2 * i], stats[2 * i + 1], var, count, batch_stats)
+            state = RowNormState(stats[2 * i], stats[2 * i + 1], *ctx.states[i])
             result[4 + 3 * i:7 + 3 * i] = row_norm_backward_(
                 dy, ys[i], valid, weights[i], biases[i], state, ctx.spec.per_sample,
                 grads[3 + 2 * i], grads[4 + 2 * i], out=out)

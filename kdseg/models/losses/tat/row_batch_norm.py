@@ -12,7 +12,10 @@ normalises those rows here, in place, with:
 
 Memory: like InPlace-ABN (Rota Bulò et al., CVPR 2018) the output overwrites the input and is the
 only full-size tensor kept for backward; the normalised features are recovered there as
-``x̂ = (y − β) / γ``. This is exact in exact arithmetic and needs every γ ≠ 0 (γ starts at 1).
+``x̂ = (y − β) / γ``. That recovery loses x̂ where γ is 0 and amplifies the rounding error of y by
+|β|/|γ| where γ is small, so the channels with ``|β| > 16·|γ|`` (or a γ near underflow) keep their
+x̂ in a separate (B, N, k) tensor instead (:func:`exact_channels`): no extra memory while every γ is
+sizeable (γ starts at 1, β at 0), exact gradients for every γ, 0 included.
 
 Shapes: ``x`` (B, N, C); ``valid`` (B, N, 1) float 0/1 or None (all valid); statistics (S, 1, C)
 with S = B (per sample) or 1 (batch), broadcasting over the rows.
@@ -23,7 +26,8 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-__all__ = ['RowNormState', 'row_norm_forward_', 'row_norm_backward_', 'update_running_stats_']
+__all__ = ['RowNormState', 'exact_channels', 'row_norm_forward_', 'row_norm_backward_',
+           'update_running_stats_']
 
 
 @dataclass
@@ -36,6 +40,9 @@ class RowNormState:
         count: (S, 1, 1) number of valid rows behind each statistic.
         batch_stats: True if the statistics came from the rows (training), False if they are the
             running statistics (constants for autograd).
+        exact: (k,) long, the channels whose x̂ cannot be recovered from y (see
+            :func:`exact_channels`), or None when there are none.
+        xhat: (B, N, k) x̂ of those channels (zeros at padding rows), or None.
     """
 
     mean: Tensor
@@ -43,6 +50,8 @@ class RowNormState:
     var: Tensor
     count: Tensor
     batch_stats: bool
+    exact: Optional[Tensor] = None
+    xhat: Optional[Tensor] = None
 
 
 # Temporaries of the row reductions are kept to about this many elements (16 MiB in float32):
@@ -67,6 +76,26 @@ def _row_sum_of(fn: Callable[..., Tensor], *rows: Tensor, valid: Optional[Tensor
                         None if valid is None else valid[:, start:start + step])
         total = part if total is None else total.add_(part)
     return total
+
+
+# x̂ = (y − β)/γ carries the rounding error of y (about eps·max(|γ·x̂|, |β|)) divided by |γ|: at
+# |β| ≤ 16·|γ| that is at most about 32·eps absolute, comparable to the rounding of x̂ itself.
+_MAX_BIAS_RATIO = 16.0
+
+
+def exact_channels(weight: Tensor, bias: Tensor) -> Optional[Tensor]:
+    """The channels whose x̂ is kept instead of recovered as (y − β)/γ, or None if there are none.
+
+    Those with γ = 0 (x̂ is lost), ``|β| > 16·|γ|`` (the recovery's error is amplified by |β|/|γ|),
+    or |γ| below √(smallest normal) of the dtype (γ·x̂ would lose precision to underflow). Costs
+    one host synchronisation (the count decides the buffer size).
+    """
+    magnitude = weight.detach().abs()
+    recoverable = (magnitude * _MAX_BIAS_RATIO >= bias.detach().abs()) & (
+        magnitude >= torch.finfo(weight.dtype).tiny ** 0.5)
+    if bool(recoverable.all()):
+        return None
+    return torch.nonzero(~recoverable).flatten()
 
 
 def _count(x: Tensor, valid: Optional[Tensor]) -> Tensor:
@@ -102,11 +131,19 @@ def row_norm_forward_(x: Tensor, valid: Optional[Tensor], weight: Tensor, bias: 
         mean, var = (s.to(x.dtype).view(1, 1, -1).clone() for s in running)
         count = x.new_ones(1, 1, 1)
     rstd = (var + eps).rsqrt()
+    exact = exact_channels(weight, bias)
+    xhat = None
+    if exact is not None:  # before x is overwritten
+        xhat = (x.index_select(-1, exact) - mean.index_select(-1, exact)).mul_(
+            rstd.index_select(-1, exact))
+        if valid is not None:
+            xhat.mul_(valid)
     scale = weight * rstd
     torch.addcmul(bias - mean * scale, x, scale, out=x)
     if valid is not None:
         x.mul_(valid)
-    return RowNormState(mean=mean, rstd=rstd, var=var, count=count, batch_stats=running is None)
+    return RowNormState(mean=mean, rstd=rstd, var=var, count=count, batch_stats=running is None,
+                        exact=exact, xhat=xhat)
 
 
 def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor], weight: Tensor,
@@ -119,12 +156,21 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor], weight: T
     ``dx`` is written into ``out`` when given: ``dy`` or ``y`` themselves may be overwritten, when
     the caller owns them and needs them no longer.
 
-    With n valid rows per statistics group and x̂ = (x − μ)·rstd (recovered as (y − β)/γ):
-    dβ = Σ dy, dγ = Σ dy·x̂, and dx = rstd·γ·dy + g_μ/n − g_rstd·rstd²·x̂/n, where
-    g_μ = dmean − rstd·γ·Σdy and g_rstd = drstd + γ·Σ(dy·x̂)/rstd, the total gradients of μ, rstd.
+    With n valid rows per statistics group and x̂ = (x − μ)·rstd (recovered as (y − β)/γ, or kept
+    for the channels ``state.exact``): dβ = Σ dy, dγ = Σ dy·x̂, and
+    dx = rstd·γ·dy + g_μ/n − g_rstd·rstd²·x̂/n, where g_μ = dmean − rstd·γ·Σdy and
+    g_rstd = drstd + γ·Σ(dy·x̂)/rstd, the total gradients of μ, rstd.
     """
+    exact = state.exact
+    weight_, bias_ = weight, bias  # γ, β with the exact channels' made harmless for the recovery
+    dy_exact = None
+    if exact is not None:
+        weight_, bias_ = weight.index_fill(0, exact, 1.0), bias.index_fill(0, exact, 0.0)
+        dy_exact = dy.index_select(-1, exact)  # before dx may overwrite dy
     sum_dy = _row_sum(dy, valid)
-    sum_dy_xhat = (_row_sum_of(torch.mul, dy, y, valid=valid) - bias * sum_dy) / weight
+    sum_dy_xhat = (_row_sum_of(torch.mul, dy, y, valid=valid) - bias_ * sum_dy) / weight_
+    if exact is not None:
+        sum_dy_xhat.index_copy_(-1, exact, _row_sum(dy_exact * state.xhat, valid))
     dbias = sum_dy.sum((0, 1))
     dweight = sum_dy_xhat.sum((0, 1))
     scale = state.rstd * weight
@@ -140,10 +186,17 @@ def row_norm_backward_(dy: Tensor, y: Tensor, valid: Optional[Tensor], weight: T
             g_rstd = g_rstd + drstd
         xhat_coef = -g_rstd * state.rstd.square() / n
         # with x̂ = (y − β)/γ: dx = scale·(dy + y_coef·y) + shift, two passes over the rows
-        y_coef = xhat_coef / (weight * scale)
-        shift = g_mean / n - xhat_coef * bias / weight
+        scale_ = state.rstd * weight_
+        y_coef = xhat_coef / (weight_ * scale_)
+        shift = g_mean / n - xhat_coef * bias_ / weight_
         dx = torch.addcmul(dy, y, y_coef, out=out)
-        torch.addcmul(shift, dx, scale, out=dx)
+        torch.addcmul(shift, dx, scale_, out=dx)
+        if exact is not None:  # the same formula with the kept x̂
+            def pick(t: Tensor) -> Tensor:
+                return t.index_select(-1, exact)
+
+            dx_exact = torch.addcmul(pick(g_mean) / n, pick(xhat_coef), state.xhat)
+            dx.index_copy_(-1, exact, dx_exact.addcmul_(pick(scale), dy_exact))
     if valid is not None:
         dx.mul_(valid)
     return dx, dweight, dbias
