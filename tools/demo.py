@@ -21,17 +21,20 @@ import time
 from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEMO = osp.join(ROOT, 'configs', 'demo')
+DEMO_MODELS = osp.join(ROOT, 'configs', 'demo_models')  # the CPU-sized teachers and students
+TAT_DEMO = osp.join(ROOT, 'configs', 'tat', 'demo')  # TaT's CPU-sized distillation twins
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/synthetic_cityscapes')
-    parser.add_argument('--teacher-config', default=osp.join(DEMO, 'pspnet_r50-narrow_synthcity.py'))
-    parser.add_argument('--student-config', default=osp.join(DEMO, 'pspnet_r18-narrow_synthcity.py'))
+    parser.add_argument('--teacher-config',
+                        default=osp.join(DEMO_MODELS, 'pspnet_r50-narrow_synthcity.py'))
+    parser.add_argument('--student-config',
+                        default=osp.join(DEMO_MODELS, 'pspnet_r18-narrow_synthcity.py'))
     parser.add_argument('--distill-config',
-                        default=osp.join(DEMO, 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'))
+                        default=osp.join(TAT_DEMO, 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'))
     parser.add_argument('--teacher-iters', type=int, default=None,
                         help='teacher iterations, instead of the config budget')
     parser.add_argument('--student-iters', type=int, default=None,

@@ -17,7 +17,12 @@ import pytest
 from kdseg.datasets import generate_cityscapes, generate_coco
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(ROOT, 'configs', 'demo')
+CONFIGS = osp.join(ROOT, 'configs')  # configs are named by their path under configs/
+
+
+def _name(config: str) -> str:
+    """A config's file name without folder and extension (its default work_dirs/ name)."""
+    return osp.splitext(osp.basename(config))[0]
 
 
 class Tools:
@@ -42,7 +47,7 @@ class Tools:
     def train_args(self, config: str, work_dir: str, iters: int, *options: str,
                    extra: Sequence[str] = ()) -> List[str]:
         """The tools/train.py command line for a demo config and an ``iters`` budget."""
-        return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(DEMO, config),
+        return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), osp.join(CONFIGS, config),
                 '--work-dir', work_dir, '--iters', str(iters), *extra,
                 *(['--cfg-options', *options] if options else [])]
 
@@ -56,11 +61,11 @@ class Tools:
     def teacher(self, config: str) -> str:
         """A 2-iteration checkpoint of the demo teacher ``config``, trained once per session."""
         if config not in self._teachers:
-            self._teachers[config] = self.train(config, f'teacher_{osp.splitext(config)[0]}', 2)
+            self._teachers[config] = self.train(config, f'teacher_{_name(config)}', 2)
         return self._teachers[config]
 
     def test_args(self, config: str, checkpoint: str, work_dir: str, *extra: str) -> List[str]:
-        return [sys.executable, osp.join(ROOT, 'tools', 'test.py'), osp.join(DEMO, config),
+        return [sys.executable, osp.join(ROOT, 'tools', 'test.py'), osp.join(CONFIGS, config),
                 checkpoint, '--work-dir', work_dir, *extra]
 
     def test(self, config: str, checkpoint: str, work_dir: str, *extra: str) -> Dict:

@@ -16,9 +16,9 @@ from .conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
-TEACHER = 'pspnet_r50-narrow_synthcity.py'
-STUDENT = 'pspnet_r18-narrow_synthcity.py'
-TAT = 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
+TEACHER = 'demo_models/pspnet_r50-narrow_synthcity.py'
+STUDENT = 'demo_models/pspnet_r18-narrow_synthcity.py'
+TAT = 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
 
 
 def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(tools):

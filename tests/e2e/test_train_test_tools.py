@@ -12,22 +12,25 @@ import sys
 import pytest
 import torch
 
-from .conftest import ROOT
+from .conftest import CONFIGS, ROOT
 
 pytestmark = pytest.mark.e2e
 
 FAMILIES = {
     # family: (teacher, student, distillation configs, metric keys)
-    'pspnet': ('pspnet_r50-narrow_synthcity.py', 'pspnet_r18-narrow_synthcity.py',
-               ['cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
-                'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'], ['mIoU', 'aAcc']),
-    'faster_rcnn': ('faster-rcnn_r50-narrow_fpn_synthcoco.py',
-                    'faster-rcnn_r18-narrow_fpn_synthcoco.py',
-                    ['pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py',
-                     'tat_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py'], ['coco/bbox_mAP']),
-    'mask_rcnn': ('mask-rcnn_r50-narrow_fpn_synthcoco.py', 'mask-rcnn_r18-narrow_fpn_synthcoco.py',
-                  ['pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
-                   'tat_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py'],
+    'pspnet': ('demo_models/pspnet_r50-narrow_synthcity.py',
+               'demo_models/pspnet_r18-narrow_synthcity.py',
+               ['cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+                'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py'], ['mIoU', 'aAcc']),
+    'faster_rcnn': ('demo_models/faster-rcnn_r50-narrow_fpn_synthcoco.py',
+                    'demo_models/faster-rcnn_r18-narrow_fpn_synthcoco.py',
+                    ['pkd/demo/pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                     'tat/demo/tat_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py'],
+                    ['coco/bbox_mAP']),
+    'mask_rcnn': ('demo_models/mask-rcnn_r50-narrow_fpn_synthcoco.py',
+                  'demo_models/mask-rcnn_r18-narrow_fpn_synthcoco.py',
+                  ['pkd/demo/pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
+                   'tat/demo/tat_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py'],
                   ['coco/bbox_mAP', 'coco/segm_mAP']),
 }
 TAT_PSPNET = FAMILIES['pspnet'][2][1]
@@ -45,11 +48,11 @@ def test_teacher_trains_saves_evaluates_and_distils(tools, family):
 
     for distill in distill_configs:
         # the distillation run loads the teacher checkpoint just saved (weights_only + allow-list)
-        work = osp.splitext(distill)[0]
+        work = osp.splitext(osp.basename(distill))[0]
         distilled = tools.train(distill, work, 2, 'default_hooks.logger.interval=1',
                                 f'model.teacher_ckpt={ckpt}')
         log = open(_log_file(tools.cwd, work)).read()
-        method = distill.split('_')[0]
+        method = osp.basename(distill).split('_')[0]
         assert f'distill.loss_{method}' in log, f'no {method} loss logged by {distill}'
         assert 'ConfigCheckHook: every distillation loss runs on one training batch' in log
         state = torch.load(distilled, map_location='cpu', weights_only=False)['state_dict']
@@ -135,7 +138,7 @@ def test_two_process_distillation_with_the_pytorch_launcher(tools, tmp_path):
     else:
         env['PYTHON'] = sys.executable  # another interpreter: the documented override
     tools.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
-               osp.join(ROOT, 'configs', 'demo', distill), '2', '--work-dir', 'ddp',
+               osp.join(CONFIGS, distill), '2', '--work-dir', 'ddp',
                '--iters', '2', '--cfg-options', f'model.teacher_ckpt={ckpt}'], env=env)
     log = open(_log_file(tools.cwd, 'ddp')).read()
     # mmengine reports the world size as "GPU number", whatever the device

@@ -11,7 +11,9 @@ import copy
 import functools
 import glob
 import math
+import os
 import os.path as osp
+import re
 from typing import Any, List
 
 import numpy as np
@@ -48,7 +50,15 @@ def _config_files() -> List[str]:
 
 
 ALL_CONFIGS = _config_files()
-DEMO_CONFIGS = [f for f in ALL_CONFIGS if osp.dirname(f) == osp.join(CONFIGS, 'demo')]
+# The CPU-sized teachers and students (plain mmdet/mmseg models), and every method's demo twins
+# (configs/<method>/demo/): the configs that must run as they are on a CPU without network.
+DEMO_MODELS = [f for f in ALL_CONFIGS if osp.dirname(f) == osp.join(CONFIGS, 'demo_models')]
+DEMO_TWINS = [f for f in ALL_CONFIGS if osp.basename(osp.dirname(f)) == 'demo'
+              and osp.dirname(osp.dirname(osp.dirname(f))) == CONFIGS]
+DEMO_CONFIGS = DEMO_MODELS + DEMO_TWINS
+# One folder per method; each must keep real-scale configs and CPU-sized demo twins. Named here,
+# not globbed, so that a method whose folder or configs vanish fails the collection test.
+METHODS = ('tat', 'cwd', 'pkd')
 
 
 def _ids(files: List[str]) -> List[str]:
@@ -160,15 +170,42 @@ def test_config_builds_its_model(path):
         assert torch.equal(ours.mean, student.mean) and torch.equal(ours.std, student.std)
 
 
+def _method_folders() -> List[str]:
+    return sorted(d for d in os.listdir(CONFIGS) if osp.isdir(osp.join(CONFIGS, d))
+                  and d not in ('_base_', 'demo_models') and not d.startswith(('.', '__')))
+
+
+@pytest.mark.parametrize('method', sorted(set(METHODS) | set(_method_folders())))
+def test_every_method_folder_has_real_scale_configs_and_demo_twins(method):
+    """configs/<method>/ holds its real-scale configs, configs/<method>/demo/ their CPU-sized twins,
+    all named {method}_{teacher}_{student}_..., all collected by the tests above."""
+    folder = osp.join(CONFIGS, method)
+    real = [f for f in ALL_CONFIGS if osp.dirname(f) == folder]
+    demo = [f for f in DEMO_TWINS if osp.dirname(f) == osp.join(folder, 'demo')]
+    assert real, f'no real-scale config collected under configs/{method}/'
+    assert demo, f'no demo twin collected under configs/{method}/demo/'
+    for path in real + demo:
+        assert osp.basename(path).startswith(f'{method}_'), path
+        assert _is_distill(_load(path)), f'{path} is not a distillation config'
+
+
 def test_every_family_of_configs_was_collected():
-    names = {osp.basename(f) for f in ALL_CONFIGS}
+    names = {osp.relpath(f, CONFIGS) for f in ALL_CONFIGS}
     assert {
-        'pspnet_r50-narrow_synthcity.py', 'pspnet_r18-narrow_synthcity.py',
-        'cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
-        'pkd_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py',
-        'pkd_mask-rcnn_r50-narrow_r18-narrow_synthcoco.py',
-        'pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py'
+        'pspnet_r18_tat.py',
+        'demo_models/pspnet_r50-narrow_synthcity.py', 'demo_models/pspnet_r18-narrow_synthcity.py',
+        'demo_models/faster-rcnn_r50-narrow_fpn_synthcoco.py',
+        'demo_models/faster-rcnn_r18-narrow_fpn_synthcoco.py',
+        'demo_models/mask-rcnn_r50-narrow_fpn_synthcoco.py',
+        'demo_models/mask-rcnn_r18-narrow_fpn_synthcoco.py',
+        '_base_/distill/pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+        '_base_/distill/faster-rcnn_r101_faster-rcnn_r50_2x_coco.py',
+        '_base_/distill/mask-rcnn_r101_mask-rcnn_r50_2x_coco.py',
+        '_base_/distill/pspnet_r50-narrow_pspnet_r18-narrow_synthcity.py',
+        '_base_/distill/faster-rcnn_r50-narrow_faster-rcnn_r18-narrow_synthcoco.py',
+        '_base_/distill/mask-rcnn_r50-narrow_mask-rcnn_r18-narrow_synthcoco.py',
     } <= names
+    assert set(METHODS) <= set(_method_folders())
     assert not any('/_base_/datasets/' in f for f in ALL_CONFIGS), 'data fragments have no model'
 
 
@@ -249,15 +286,22 @@ def test_demo_config_trains_a_step_and_predicts(path, synthetic_data):
     assert 'pred_sem_seg' in samples[0] or 'pred_instances' in samples[0]
 
 
-def _sets_teacher_ckpt(path: str) -> bool:
-    with open(path, encoding='utf-8') as f:
-        return 'teacher_ckpt' in f.read()
+@pytest.mark.parametrize('path', DEMO_TWINS, ids=_ids(DEMO_TWINS))
+def test_demo_teacher_ckpt_is_where_training_its_teacher_config_saves(path):
+    """The default ``model.teacher_ckpt`` of a demo twin is ``work_dirs/<teacher config
+    name>/iter_<its max_iters>.pth`` (what ``tools/train.py`` writes) of a configs/demo_models/
+    config whose model is exactly the twin's teacher."""
+    cfg = _load(path)
+    match = re.fullmatch(r'work_dirs/([^/]+)/iter_(\d+)\.pth', cfg.model.teacher_ckpt)
+    assert match, cfg.model.teacher_ckpt
+    teacher_path = osp.join(CONFIGS, 'demo_models', match[1] + '.py')
+    assert teacher_path in DEMO_MODELS, cfg.model.teacher_ckpt
+    teacher = _load(teacher_path)
+    assert teacher.train_cfg.max_iters == int(match[2])
+    assert teacher.model.to_dict() == cfg.model.teacher.to_dict()
 
 
-DEMO_DISTILL = [f for f in DEMO_CONFIGS if _sets_teacher_ckpt(f)]
-
-
-@pytest.mark.parametrize('path', DEMO_DISTILL, ids=_ids(DEMO_DISTILL))
+@pytest.mark.parametrize('path', DEMO_TWINS, ids=_ids(DEMO_TWINS))
 def test_demo_distill_loads_teacher_checkpoint_and_keeps_it(path, tmp_path):
     """``model.teacher_ckpt`` (what tools/demo.py overrides) loads every teacher weight, through
     kdseg's weights_only loader, and the Runner's ``init_weights`` does not overwrite it."""

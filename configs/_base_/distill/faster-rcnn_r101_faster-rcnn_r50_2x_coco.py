@@ -4,7 +4,7 @@
 # FpnTeacherDistill runs only the teacher's backbone and neck, so a method config may record
 # `backbone.*` or `neck` outputs of the teacher, not its heads. The distiller is empty: a method
 # config adds its recorders, connectors, losses and loss_forward_mappings under model.distiller
-# (see configs/baselines/pkd_* for a complete one).
+# (see configs/pkd/ for a complete one).
 _base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
 
 model = dict(

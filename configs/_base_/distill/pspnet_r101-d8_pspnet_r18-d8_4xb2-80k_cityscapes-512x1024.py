@@ -2,7 +2,7 @@
 # 79.76 mIoU) -> PSPNet R18-D8 student (ImageNet-initialised; 74.87 mIoU trained alone), Cityscapes
 # 512x1024, 80k iterations, 4 GPUs x 2 images, SyncBN: everything but the model is mmseg's student
 # config. The distiller is empty: a method config adds its recorders, connectors, losses and
-# loss_forward_mappings under model.distiller (see configs/baselines/cwd_* for a complete one).
+# loss_forward_mappings under model.distiller (see configs/cwd/ for a complete one).
 _base_ = ['mmseg::pspnet/pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py']
 
 model = dict(

@@ -1,5 +1,6 @@
 # Hierarchical TaT (kdseg TaTLoss) on the five FPN outputs P2-P6 of an mmdet two-stage detector:
-# a fragment, read with Config.fromfile by configs/tat/tat_fpn_* and configs/demo/tat_*_synthcoco.
+# a fragment, read with Config.fromfile by configs/tat/tat_fpn_* and
+# configs/tat/demo/tat_*_synthcoco.
 # Why these settings: configs/tat/README.md. In short:
 # - one TaTLoss per level, each with its own embeddings (levels differ in scale statistics; the
 #   cost is three 1x1 convs per level);

@@ -1,4 +1,4 @@
-# Baseline: channel-wise distillation (CWD, Shu et al., ICCV 2021, arXiv 2011.13256) of the
+# Channel-wise distillation (CWD, Shu et al., ICCV 2021, arXiv 2011.13256) of the
 # decode-head logits, PSPNet R101-D8 -> R18-D8 on Cityscapes, with mmrazor's
 # ChannelWiseDivergence. The same recipe as mmrazor's
 # configs/distill/mmseg/cwd/cwd_logits_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py

@@ -3,16 +3,11 @@
 _base_ = ['./pspnet_r50-narrow_synthcity.py']
 
 max_iters = 400  # change it with tools/train.py --iters N
+param_scheduler = [_base_.param_scheduler[0], dict(_base_.param_scheduler[1], end=max_iters)]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(checkpoint=dict(interval=max_iters))
 
 model = dict(
     backbone=dict(depth=18),
     decode_head=dict(in_channels=128, channels=32),
     auxiliary_head=dict(in_channels=64, channels=16))
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=_base_.warmup_iters),
-    dict(type='PolyLR', eta_min=0.0, power=0.9, by_epoch=False, begin=_base_.warmup_iters,
-         end=max_iters)
-]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
