@@ -3,25 +3,27 @@
 For one group (or head) with queries Q, keys K, values V (N positions × D channels) and the raw
 teacher feature T:  A = softmax_j(Q Kᵀ)  (no 1/√D scaling, no temperature),  O = A V,  and the loss
 sums (O − T)² over the valid positions. Padding rows (invalid positions) are zeros in Q, K, V; a key
-row is masked out of the softmax when it is padding in every patch of its group (a group without any
+row is masked out of the softmax when it is padding in every patch of its head (a head without any
 valid key attends uniformly, and all its positions are padding, so it contributes nothing).
 
-Implementations:
+:class:`_GroupedAttention` runs batched matmuls on one contiguous ``(P, p·C)`` matrix per group
+(the row layout of :mod:`.tiling`), with a written-out backward. A group's columns may be split
+further into heads (the ``plain`` mode's G heads over the channels, and the reference's heads that
+straddle patches, see :class:`.loss.TaTLoss`); each head is then a copy. It is used by
+:class:`EmbeddingNormAttention`, which fuses it with the embeddings' BatchNorm for the patch-group
+and plain terms (only the BatchNorm outputs Q, K, V, the P × P maps and the masked residual are
+kept), and by :class:`AttentionSSE` for the anchor term.
 
-* :class:`_GroupedAttention` - batched matmuls on one contiguous ``(P, p·C)`` matrix per group
-  (the row layout of :mod:`.tiling`), with a written-out backward; used by
-  :class:`EmbeddingNormAttention`, which fuses it with the embeddings' BatchNorm for the patch-group
-  term (only the BatchNorm outputs Q, K, V, the P × P maps and the masked residual are kept), and
-  by :class:`AttentionSSE` for the anchor term.
-* :func:`attention_sse` - autograd ops around ``scaled_dot_product_attention`` with ``scale=1.0``
-  and a boolean key mask (exact; checked against an explicit softmax in the tests), for the
-  one-to-all ``plain`` mode, whose N × N maps its fused kernel never materialises. Not used for
-  patches and anchors: it cannot flush denormal weights (see :class:`_GroupedAttention`), and for
-  wide heads it is slower on CPU (256 groups of 64 × 2048: 2.0 s against 0.29 s for two bmm).
+Everything runs in the dtype of its inputs, which :class:`.loss.TaTLoss` keeps at its parameters'
+dtype (float32) under autocast: the logits are unscaled sums over p·C channels (hundreds to
+thousands in the reference settings), which half precision cannot resolve. The written-out
+backward passes disable autocast too, should ``backward()`` be called inside an autocast region
+(PyTorch advises against it: built-in ops' backward would then run in the autocast dtype).
 """
+import functools
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,13 +32,39 @@ from torch import Tensor, nn
 from .row_batch_norm import (RowNormState, row_norm_backward_, row_norm_forward_,
                              update_running_stats_)
 
-__all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'attention_sse', 'key_mask']
+__all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'key_mask', 'sum_of_squares']
 
 
-def key_mask(valid: Tensor) -> Tensor:
-    """(…, P, p) row validity → (…, P) bool key validity (all True in a group without one)."""
-    keys = valid.amax(-1) > 0
+def key_mask(valid: Tensor, heads: int = 1, channels: int = 1) -> Tensor:
+    """(S, P, p) row validity → (S·heads, P) bool key validity of each group's heads.
+
+    A group's p patches stacked along channels (channel = patch·C + c) are split into ``heads``
+    heads of p·C/heads channels; a key position is valid for a head if it is valid in one of the
+    patches the head's channels come from. A head without a valid key gets all keys (it attends
+    uniformly; its rows are all padding).
+    """
+    present = valid > 0
+    if heads == 1:
+        keys = present.any(-1)
+    else:
+        patches = present.shape[-1]
+        width = patches * channels // heads
+        head = torch.arange(heads, device=valid.device)
+        first, last = head * width // channels, ((head + 1) * width - 1) // channels
+        counts = F.pad(present.to(torch.int32).cumsum(-1), (1, 0))  # valid patches before j
+        keys = (counts[..., last + 1] - counts[..., first]) > 0  # (S, P, heads)
+        keys = keys.transpose(1, 2).reshape(-1, keys.shape[1])
     return keys | ~keys.any(-1, keepdim=True)
+
+
+def _without_autocast(backward: Callable) -> Callable:
+    """Run an autograd Function's backward with autocast disabled (as its forward ran)."""
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads: Optional[Tensor]):
+        device = next((g.device.type for g in grads if g is not None), 'cpu')
+        with torch.autocast(device, enabled=False):
+            return backward(ctx, *grads)
+    return wrapper
 
 
 def sum_of_squares(rows: Tensor) -> Tensor:
@@ -53,31 +81,6 @@ def sum_of_squares(rows: Tensor) -> Tensor:
     return per_row.sum(1, dtype=torch.float64).to(rows.dtype)
 
 
-def attention_sse(q: Tensor, k: Tensor, v: Tensor, target: Tensor, valid: Optional[Tensor],
-                  heads: int = 1) -> Tensor:
-    """Σ over valid positions of (softmax(Q Kᵀ) V − T)², per sample (autograd).
-
-    Args:
-        q, k, v, target: (B, N, C) rows; q, k, v zero at invalid rows.
-        valid: (B, N, 1) float 0/1, or None (all valid).
-        heads: channel heads, C = heads·D (channel c = h·D + d).
-
-    Returns:
-        (B,) sums of squared errors.
-    """
-    batch, n, channels = q.shape
-
-    def split(x: Tensor) -> Tensor:
-        return x.view(batch, n, heads, channels // heads).transpose(1, 2)
-
-    mask = None if valid is None else key_mask(valid)[:, None, None, :]
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, scale=1.0)
-    diff = out.transpose(1, 2).reshape(batch, n, channels) - target
-    if valid is not None:
-        diff = diff * valid
-    return diff.square().flatten(1).sum(1)
-
-
 @dataclass(frozen=True)
 class NormSpec:
     """Static settings of :class:`EmbeddingNormAttention`.
@@ -86,42 +89,57 @@ class NormSpec:
         norms: the BatchNorm2d of the query, key and value embeddings (eps, momentum, buffers).
         per_sample: per-sample statistics (the reference) or batch statistics.
         groups: the patch-group layout ``(num_groups, P, p)`` of the rows, for the fused attention.
+        heads: the heads each group's p·C channels are split into (1: the group is one head).
     """
 
     norms: Tuple[nn.BatchNorm2d, nn.BatchNorm2d, nn.BatchNorm2d]
     per_sample: bool
     groups: Tuple[int, int, int]
+    heads: int = 1
 
 
 class _GroupedAttention:
     """Forward and backward of the grouped attention on (B, G·P·p, C) rows, without autograd.
 
     Attention weights below eps² of the dtype (1.4e-14 for float32) are flushed to zero: their
-    logits, after the row maximum is subtracted, are set to −inf. Together they change an output
+    logits, after the row maximum is subtracted, are set to −inf. The dtype is the loss's own
+    (its parameters'), never an autocast dtype, so autocast does not move the cut-off. Together they change an output
     by far less than its rounding error, and without the flush peaked attention maps (the
     reference's logits sum over p·C channels without 1/√D scaling) fill the maps and the softmax
     gradients with denormal floats, which make CPU matmuls about ten times slower.
     """
 
-    def __init__(self, groups: Tuple[int, int, int], batch: int, channels: int) -> None:
+    def __init__(self, groups: Tuple[int, int, int], batch: int, channels: int,
+                 heads: int = 1) -> None:
         self.num_groups, self.positions, self.patches = groups
         self.batch = batch
         self.channels = channels
+        self.heads = heads
+        self.width = self.patches * channels // heads
         self.saved: Optional[Tuple[Tensor, Tensor]] = None
 
     def matrices(self, rows: Tensor) -> Tensor:
-        """(B, G·P·p, C) → (B·G, P, p·C): one contiguous matrix per group (a view)."""
-        return rows.view(self.batch * self.num_groups, self.positions, -1)
+        """(B, G·P·p, C) → (B·G·h, P, p·C/h): one contiguous matrix per group and head (a view
+        with one head, a copy with several)."""
+        groups = rows.view(self.batch * self.num_groups, self.positions, -1)
+        if self.heads == 1:
+            return groups
+        return groups.view(-1, self.positions, self.heads, self.width).transpose(1, 2).reshape(
+            -1, self.positions, self.width)
 
     def rows(self, matrices: Tensor) -> Tensor:
-        return matrices.view(self.batch, -1, self.channels)
+        """The inverse of :meth:`matrices`."""
+        if self.heads > 1:
+            matrices = matrices.view(-1, self.heads, self.positions, self.width).transpose(1, 2)
+        return matrices.reshape(self.batch, -1, self.channels)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, target: Tensor,
                 valid: Optional[Tensor]) -> Tensor:
         """Per-sample SSE (B,); keeps the attention maps and the masked residual for backward."""
         logits = torch.bmm(self.matrices(q), self.matrices(k).transpose(1, 2))
         if valid is not None:
-            keys = key_mask(valid.reshape(-1, self.positions, self.patches))
+            keys = key_mask(valid.reshape(-1, self.positions, self.patches), self.heads,
+                            self.channels)
             logits.masked_fill_(~keys[:, None, :], float('-inf'))
         logits.sub_(logits.amax(-1, keepdim=True))
         logits.masked_fill_(logits < 2 * math.log(torch.finfo(logits.dtype).eps), float('-inf'))
@@ -170,6 +188,7 @@ class AttentionSSE(torch.autograd.Function):
         return ctx.attention.forward(q, k, v, target, valid)
 
     @staticmethod
+    @_without_autocast
     def backward(ctx, dsse: Tensor) -> Tuple[Optional[Tensor], ...]:
         grads: List[Optional[Tensor]] = [None] * 5
         for i, grad in ctx.attention.backward(dsse, *ctx.saved_tensors):
@@ -211,7 +230,7 @@ class EmbeddingNormAttention(torch.autograd.Function):
         ctx.attention = None
         sse = xs[0].new_zeros(batch)
         if target is not None:
-            ctx.attention = _GroupedAttention(spec.groups, batch, channels)
+            ctx.attention = _GroupedAttention(spec.groups, batch, channels, spec.heads)
             sse = ctx.attention.forward(*xs, target, scored)
         # the statistics are outputs, so they are saved through save_for_backward (an output
         # kept on ctx would form a reference cycle)
@@ -221,6 +240,7 @@ class EmbeddingNormAttention(torch.autograd.Function):
         return (sse, *xs, *stats)
 
     @staticmethod
+    @_without_autocast
     def backward(ctx, dsse: Optional[Tensor],
                  *grads: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
         valid, *saved = ctx.saved_tensors

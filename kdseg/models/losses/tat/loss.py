@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import AttentionSSE, EmbeddingNormAttention, NormSpec, attention_sse
+from .attention import AttentionSSE, EmbeddingNormAttention, NormSpec
 from .tiling import PatchRows, TileGrid, gather_rows, patch_rows, tile_grid
 
 __all__ = ['TaTLoss']
@@ -101,6 +101,23 @@ class TaTLoss(nn.Module):
     columns that do not fill a patch or an anchor window are dropped from the attention and the
     MSE, but still count in the BatchNorm statistics, as in the reference).
 
+    The reference's heads when floor tiling gives more patches than n×m (``reference=True``, the
+    rule of METHODS.md 1.2): patches of ``⌊H/n⌋ × ⌊W/m⌋`` make a grid of ``⌊H/ph⌋ × ⌊W/pw⌋``
+    patches, which exceeds n×m when n or m does not divide the map well (H = 65, W = 66, n = m = 32:
+    32×33 patches of 2×2). The reference stacks all of them along channels and splits the stacked
+    ``patches·C_t`` channels into ``num_groups`` heads regardless, and so does ``reference=True``:
+
+    * heads of whole patches when ``patches / num_groups`` is whole (then that many patches per
+      group, not n·m/G);
+    * else, heads of ``patches·C_t / num_groups`` channels that straddle patch boundaries (a key
+      is padding for a head when it is padding in every patch the head's channels come from);
+    * a ``ValueError`` naming the arguments and the shapes where ``patches·C_t`` is not divisible
+      by ``num_groups`` (66×66 with n = m = 32 and G = 1024: 1089·C_t channels), where the
+      reference fails.
+
+    With ``reference=False`` (floor or cover tiling) groups stay runs of p = n·m/G patches. With
+    ``num_groups=None`` every patch is its own group in both.
+
     kdseg's default for dense prediction (TaT-seg has no detection or Cityscapes setting):
 
     * ``bn_stats='batch'``: ordinary BatchNorm statistics over the batch (per-sample statistics give
@@ -119,9 +136,17 @@ class TaTLoss(nn.Module):
 
     Implementation: the 1×1 convolutions run as matrix products directly on channel-last rows in
     patch-group order (see :mod:`.tiling`), so each group is a contiguous matrix for the
-    attention matmuls; BatchNorm and the patch attention are fused with a hand-written backward
-    (:class:`.attention.EmbeddingNormAttention`) that keeps one copy of Q, K, V. Nothing loops
-    over samples or patches.
+    attention matmuls; BatchNorm and the patch (or plain) attention are fused with a hand-written
+    backward (:class:`.attention.EmbeddingNormAttention`) that keeps one copy of Q, K, V. Nothing
+    loops over samples or patches. The plain mode materialises its B·G maps of N × N, as the
+    straightforward formulation does.
+
+    Precision: the loss runs in its parameters' dtype. Under autocast it still runs in float32
+    (inputs of a lower precision are cast up, autocast is disabled inside): the logits are
+    unscaled sums over p·C_t channels, which float16 / bfloat16 cannot resolve, and the attention's
+    denormal cut-off (weights below eps² are dropped) must not move with the autocast dtype. The
+    sums of squared errors are accumulated per row and summed in float64 (float32 loss values
+    within about 1e-7 of float64). Every BatchNorm weight is handled, 0 included.
 
     Shapes: student (B, C_s, H, W), teacher (B, C_t, H, W) → scalar.
 
@@ -136,8 +161,9 @@ class TaTLoss(nn.Module):
             reference setting, 33 for H = 100, n = 32) or ⌈H/ph⌉ (cover); groups stay runs of p.
         patch_size: patch size (ph, pw) in feature pixels, for variable map sizes.
         num_groups: patch modes: G, the number of patch groups; needs ``num_patches`` and must
-            divide n·m (p = n·m/G patches per group). None: one group per patch. ``'plain'``: G
-            heads, must divide C_t; None: one head.
+            divide n·m (p = n·m/G patches per group; with ``reference=True`` and more patches
+            than n·m, G heads as the reference splits them, see above). None: one group per
+            patch. ``'plain'``: G heads, must divide C_t; None: one head.
         num_anchors: anchor grid (a_h, a_w); windows of ⌊H/a_h⌋ × ⌊W/a_w⌋ pixels. Exactly one of
             ``num_anchors`` and ``anchor_size`` for the anchor modes.
         anchor_size: anchor window (kh, kw) in feature pixels.
@@ -240,7 +266,14 @@ class TaTLoss(nn.Module):
                 ``data_samples``.
         """
         student = self._match_student(student, teacher)
-        teacher = teacher.detach()
+        # float32 (the parameters' dtype) under autocast, too: see the class docstring
+        dtype = self.query[0].weight.dtype
+        with torch.autocast(teacher.device.type, enabled=False):
+            return self._loss(student.to(dtype), teacher.detach().to(dtype), data_samples,
+                              valid_mask)
+
+    def _loss(self, student: Tensor, teacher: Tensor, data_samples: Optional[Sequence],
+              valid_mask: Optional[Tensor]) -> Tensor:
         batch, _, height, width = teacher.shape
         valid = self._valid_pixels(teacher, data_samples, valid_mask)
         self._check_statistics(batch, height * width)
@@ -248,13 +281,17 @@ class TaTLoss(nn.Module):
         uses_patches = self.mode in ('hierarchical', 'patch')
         uses_anchors = self.mode in ('hierarchical', 'anchor')
 
+        heads = 1
         if uses_patches:
             grid = tile_grid((height, width), self.num_patches, self.patch_size, cover,
                              'num_patches' if self.num_patches else 'patch_size')
-            layout = patch_rows((height, width), grid, self.patches_per_group, teacher.device)
-        else:  # plain and anchor-only: every pixel once, raster order
+            patches_per_group, heads = self._reference_heads(grid, (height, width))
+            layout = patch_rows((height, width), grid, patches_per_group, teacher.device)
+        else:  # plain and anchor-only: every pixel once, raster order, in one group
             layout = patch_rows((height, width), TileGrid((height, width), (1, 1)), 1,
                                 teacher.device)
+            if self.mode == 'plain':
+                heads = self.num_groups or 1
         valid_rows, scored_rows = self._row_masks(layout, valid, batch, teacher.dtype)
         # channels-last copies: rows are then gathered whole, and the student's gradients from
         # the patch rows and from the anchor pooling arrive in the same layout
@@ -269,22 +306,56 @@ class TaTLoss(nn.Module):
                            module[1].bias]
         spec = NormSpec(norms=(self.query[1], self.key[1], self.value[1]),
                         per_sample=self.bn_stats == 'sample',
-                        groups=(layout.num_groups, layout.positions, layout.patches_per_group))
+                        groups=(layout.num_groups, layout.positions, layout.patches_per_group),
+                        heads=heads)
+        attends = self.mode != 'anchor'
         sse, q, k, v, *stats = EmbeddingNormAttention.apply(
-            spec, valid_rows, scored_rows, t_rows if uses_patches else None, *embeddings)
+            spec, valid_rows, scored_rows, t_rows if attends else None, *embeddings)
 
         # MSE means run over the scored positions × C_t of each sample
         elements = self.teacher_channels * (
             layout.num_scored if scored_rows is None else scored_rows.sum((1, 2)).clamp(min=1))
         per_sample = 0
         if self.mode == 'plain':
-            per_sample = attention_sse(q, k, v, t_rows, scored_rows,
-                                       self.num_groups or 1) / elements
+            per_sample = sse / elements
         elif uses_patches:
             per_sample = self.patch_weight * sse / elements
         if uses_anchors:
             per_sample = per_sample + self.anchor_weight * self._anchor_loss(*anchors, stats)
         return self.loss_weight * per_sample.mean()
+
+    def _reference_heads(self, grid: TileGrid, map_size: Pair) -> Tuple[int, int]:
+        """(patches per group, heads per group) of the patch layout.
+
+        The configured p = n·m/G patches per group and one head, except with ``reference=True``
+        when floor tiling gives more patches than n·m: the reference then splits all stacked
+        patches' channels into G heads (see the class docstring), so p = patches/G when that is
+        whole, else one group of all patches split into G heads that straddle patches.
+        """
+        configured = (self.patches_per_group, 1)
+        if not self.reference or self.num_groups is None:
+            return configured
+        n, m = self.num_patches
+        if grid.num_tiles == n * m:
+            return configured
+        heads, channels = self.num_groups, self.teacher_channels
+        stacked = grid.num_tiles * channels
+        if stacked % heads:
+            rows, cols = grid.grid
+            raise ValueError(
+                f'reference=True with num_patches={self.num_patches} and '
+                f'num_groups={heads}: on the {map_size[0]}×{map_size[1]} feature map floor '
+                f'tiling makes patches of {grid.tile[0]}×{grid.tile[1]} pixels, so '
+                f'{rows}×{cols} = {grid.num_tiles} patches × {channels} channels = {stacked} '
+                f'stacked channels, which the reference splits into num_groups heads; '
+                f'{stacked} is not divisible by {heads} (the TaT-seg reference fails here). Use '
+                f'a feature size that n, m divide, a num_groups that divides {stacked}, or '
+                f'reference=False (kdseg keeps groups of n·m/G = {self.patches_per_group} '
+                'patches)')
+        width = stacked // heads
+        if width % channels == 0:
+            return width // channels, 1
+        return grid.num_tiles, heads
 
     def _pool_anchors(self, student: Tensor, teacher: Tensor, valid: Optional[Tensor],
                       cover: bool) -> Tuple[Tensor, Tensor, Optional[Tensor], int]:

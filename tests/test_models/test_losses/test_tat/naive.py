@@ -31,23 +31,22 @@ def naive_one_to_all(q, k, v, t, heads):
     if channels % heads:  # the reference's rearrange 'b (h d) x y -> b h (x y) d' fails
         raise ValueError(f'{channels} stacked channels do not split into {heads} heads')
     d = channels // heads  # a head may straddle patches: channel = patch·C + c
-    outs = []
-    for h in range(heads):
-        block = slice(h * d, (h + 1) * d)
-        qh, kh, vh = (x[block].reshape(d, -1).T for x in (q, k, v))  # (positions, d)
-        logits = qh @ kh.T
-        e = torch.exp(logits - logits.max(dim=1, keepdim=True).values)
-        attn = e / e.sum(dim=1, keepdim=True)
-        outs.append((attn @ vh).T.reshape(d, *t.shape[1:]))
-    return ((torch.cat(outs) - t) ** 2).mean()
+    # head h holds channels [h·d, (h+1)·d): (heads, positions, d), as the reference's rearrange
+    qh, kh, vh = (x.reshape(heads, d, -1).transpose(1, 2) for x in (q, k, v))
+    logits = qh @ kh.transpose(1, 2)
+    e = torch.exp(logits - logits.max(dim=-1, keepdim=True).values)
+    attn = e / e.sum(dim=-1, keepdim=True)
+    out = (attn @ vh).transpose(1, 2).reshape(channels, *t.shape[1:])
+    return ((out - t) ** 2).mean()
 
 
 def naive_stack_patches(x, n, m):
     """(C, H, W) → (num_patches·C, ph, pw), floor tiling, channel = patch·C + c."""
-    _, height, width = x.shape
+    channels, height, width = x.shape
     ph, pw = height // n, width // m
-    return torch.cat([x[:, r * ph:(r + 1) * ph, c * pw:(c + 1) * pw]
-                      for r in range(height // ph) for c in range(width // pw)])
+    rows, cols = height // ph, width // pw  # the reference's unfold: whole patches only
+    tiles = x[:, :rows * ph, :cols * pw].reshape(channels, rows, ph, cols, pw)
+    return tiles.permute(1, 3, 0, 2, 4).reshape(rows * cols * channels, ph, pw)
 
 
 def naive_pool(x, ah, aw):

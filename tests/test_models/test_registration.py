@@ -1,0 +1,21 @@
+"""kdseg.models registers the torch-only components in mmrazor's MODELS under their public
+names."""
+import torch
+from mmrazor.registry import MODELS
+
+import kdseg  # noqa: F401  (registers the components)
+from kdseg.models.losses.tat import TaTLoss
+
+from .test_losses.test_tat.naive import make_inputs
+
+
+def test_registry_builds_tat_loss():
+    # _scope_: earlier tests may leave another default scope (mmdet, mmseg) active
+    loss = MODELS.build(dict(type='TaTLoss', _scope_='mmrazor', student_channels=6,
+                             teacher_channels=8, num_patches=(4, 3), num_groups=4,
+                             num_anchors=(3, 2), loss_weight=0.1, anchor_weight=0.4,
+                             reference=True))
+    assert isinstance(loss, TaTLoss)
+    assert 'num_groups=4' in repr(loss) and "bn_stats='sample'" in repr(loss)
+    student, teacher = make_inputs(dtype=torch.float32)
+    assert torch.isfinite(loss(student, teacher))
