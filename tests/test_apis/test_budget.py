@@ -12,7 +12,7 @@ import kdseg  # noqa: F401
 from kdseg.apis import load_config, set_iteration_budget
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STUDENT = osp.join(ROOT, 'configs', 'demo', 'pspnet_r18-narrow_synthcity.py')
+STUDENT = osp.join(ROOT, 'configs', 'demo_models', 'pspnet_r18-narrow_synthcity.py')
 
 
 def _lrs(cfg: Config) -> list:

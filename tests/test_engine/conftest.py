@@ -13,17 +13,19 @@ import kdseg  # noqa: F401  (compat fixes, strict distillers, registrations)
 from kdseg.datasets import generate_cityscapes
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(ROOT, 'configs', 'demo')
-TAT_DEMO = 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
+CONFIGS = osp.join(ROOT, 'configs')
+TAT_DEMO = 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
+TEACHER = 'demo_models/pspnet_r50-narrow_synthcity.py'
+STUDENT = 'demo_models/pspnet_r18-narrow_synthcity.py'
 
 
 @functools.lru_cache(maxsize=None)
 def _parse(name: str) -> Config:
-    return Config.fromfile(osp.join(DEMO, name))
+    return Config.fromfile(osp.join(CONFIGS, name))
 
 
 def demo_config(name: str) -> Config:
-    """A fresh copy of a demo config, teacher_ckpt unset."""
+    """A fresh copy of a config (path under configs/), teacher_ckpt unset."""
     cfg = copy.deepcopy(_parse(name))
     if 'teacher_ckpt' in cfg.model:
         cfg.model.teacher_ckpt = None

@@ -6,7 +6,7 @@ import torch
 from kdseg.engine.hooks.config_check_hook import check_distill_losses, check_num_classes
 from kdseg.engine.hooks.rng_state_hook import get_rng_state
 
-from .conftest import TAT_DEMO, build_model, demo_config
+from .conftest import STUDENT, TAT_DEMO, build_model, demo_config
 
 
 def _tat(**changes):
@@ -85,7 +85,7 @@ def test_the_failing_loss_among_several_is_named(train_batch):
 
 
 def test_plain_model_is_not_dry_run(train_batch):
-    assert check_distill_losses(build_model(demo_config('pspnet_r18-narrow_synthcity.py')),
+    assert check_distill_losses(build_model(demo_config(STUDENT)),
                                 train_batch) == []
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from kdseg.engine import CheckpointMismatchError, load_weights
 from kdseg.engine.weights import select_weights
 
-from .conftest import TAT_DEMO, build_model, demo_config
+from .conftest import STUDENT, TAT_DEMO, TEACHER, build_model, demo_config
 
 
 def _net(width: int = 4) -> nn.Module:
@@ -84,7 +84,7 @@ def _tat_with_teacher_ckpt(ckpt: str):
 
 
 def test_teacher_ckpt_of_another_model_fails_while_building(tmp_path):
-    student = build_model(demo_config('pspnet_r18-narrow_synthcity.py'))
+    student = build_model(demo_config(STUDENT))
     path = _save(tmp_path / 'student.pth', student.state_dict())
     with pytest.raises(CheckpointMismatchError) as err:
         _tat_with_teacher_ckpt(path)
@@ -93,7 +93,7 @@ def test_teacher_ckpt_of_another_model_fails_while_building(tmp_path):
 
 
 def test_teacher_ckpt_may_be_a_distiller_checkpoint(tmp_path):
-    teacher = build_model(demo_config('pspnet_r50-narrow_synthcity.py'))
+    teacher = build_model(demo_config(TEACHER))
     distiller = _tat_with_teacher_ckpt(None)
     # a distiller checkpoint whose teacher part is `teacher`
     state = distiller.state_dict()

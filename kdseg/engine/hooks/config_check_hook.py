@@ -1,7 +1,7 @@
 """Check a training config against its data and model before iteration 1, naming the key."""
 import inspect
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import torch
 from mmengine.hooks import Hook
