@@ -11,6 +11,12 @@ Cases (METHODS.md 1.4 / 1.5):
      configs/_base_/distill/tat_fpn_p2-p6.py: default mode (hierarchical, batch statistics, cover
      tiling), patch_size 8×8 at every level, anchor windows of 32 image pixels (anchor_size 8, 4,
      2, 1, 1); the second image is 800×1067, so its padded border is masked.
+  d  mode='plain' (one-to-all over the whole map, one head), the channels of case b on half its
+     map: 2×512×32×64 → 2×2048×32×64 (N = 2048 positions), reference mode (per-sample BatchNorm);
+     the naive formulation is the straightforward one (Conv2d + BatchNorm2d per sample, einsum
+     attention, mse_loss).
+  e  as d at case b's full map, 2×512×64×128 → 2×2048×64×128 (N = 8192): about a minute per
+     step on 2 cores, so not in the default set.
 
 Time: median over --reps forward+backward steps after one warm-up step, kdseg and naive steps
 interleaved so that machine load affects both alike. Peak extra memory: during one step, the
@@ -18,12 +24,17 @@ maximum of the running sum of bytes allocated minus bytes freed, from torch.prof
 events (``profile_memory=True``); tensors that exist before the step (inputs, parameters) are not
 counted, gradients created by the step are.
 
-Usage: python tools/benchmark_losses.py [--cases a,b,c] [--reps 3] [--threads 2]
+The header line records the host (CPU model, logical CPUs) and the load average at the start;
+each case's rows end with the load average after it.
+
+Usage: python tools/benchmark_losses.py [--cases a,b,c,d] [--reps 3] [--threads 2]
 Needs torch alone: the TaT loss is imported from this checkout the torch-only way (with the
 OpenMMLab stack installed, `import kdseg` still loads it, but nothing here needs it).
 """
 import argparse
 import math
+import os
+import platform
 import statistics
 import sys
 import time
@@ -135,11 +146,41 @@ def naive_tat(loss: TaTLoss, student: Tensor, teacher: Tensor,
     return loss.loss_weight * total / student.shape[0]
 
 
+def naive_plain(loss: TaTLoss, student: Tensor, teacher: Tensor) -> Tensor:
+    """``loss(student, teacher)`` in mode 'plain' (reference mode: per-sample statistics), one
+    sample at a time: one-to-all attention over the whole map."""
+    teacher = teacher.detach()
+    heads = loss.num_groups or 1
+    total = 0
+    for b, (q, k, v) in enumerate(_naive_embed(loss, student, teacher, None)):
+        total = total + _one_to_all(q, k, v, teacher[b], heads, None)
+    return loss.loss_weight * total / student.shape[0]
+
+
 # --------------------------------------------------------------------------------------------
-def peak_extra_bytes(step: Step) -> int:
-    """Peak of (bytes allocated − bytes freed) during one call of ``step``."""
+def host() -> str:
+    """CPU model and logical CPUs of this machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    return f'{model}, {os.cpu_count()} logical CPUs'
+
+
+def load() -> str:
+    try:
+        return '/'.join(f'{x:.2f}' for x in os.getloadavg())
+    except OSError:
+        return 'n/a'
+
+
+def peak_extra_bytes(step: Step) -> Tuple[int, Tensor]:
+    """Peak of (bytes allocated − bytes freed) during one call of ``step``, and its value."""
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
+        value = step()
     events = []
 
     def walk(nodes) -> None:
@@ -153,7 +194,7 @@ def peak_extra_bytes(step: Step) -> int:
     for _, size in sorted(events):
         live += size
         peak = max(peak, live)
-    return peak
+    return peak, value
 
 
 def _zero_grads(tensors: Sequence[Tensor]) -> None:
@@ -212,6 +253,15 @@ def build_case(case: str):
         return (loss, fwd_bwd(lambda: loss(student, teacher)),
                 fwd_bwd(lambda: naive_tat(loss, student, teacher)), params, extra)
 
+    if case in ('d', 'e'):
+        cs, ct, h, w = 512, 2048, *((32, 64) if case == 'd' else (64, 128))
+        loss = TaTLoss(cs, ct, mode='plain', reference=True)
+        student = torch.randn(2, cs, h, w, requires_grad=True)
+        teacher = torch.randn(2, ct, h, w)
+        return (loss, fwd_bwd(lambda: loss(student, teacher)),
+                fwd_bwd(lambda: naive_plain(loss, student, teacher)), [student, *loss.parameters()],
+                {})
+
     # case c: one TaTLoss per FPN level
     batch_shape, image_w = (800, 1216), 1067
     levels = []
@@ -232,12 +282,13 @@ def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
     _, kdseg_step, naive_step, grads, extra = build_case(case)
     steps = {'kdseg': kdseg_step, 'naive': naive_step, **extra}
     times = time_steps(steps, grads, reps)
-    rows = []
+    rows, values = [], {}
     for name, step in steps.items():
         _zero_grads(grads)
-        rows.append((name, times[name], peak_extra_bytes(step) / 2**20, ''))
+        peak, values[name] = peak_extra_bytes(step)
+        rows.append((name, times[name], peak / 2**20, ''))
     _zero_grads(grads)
-    ours, naive = kdseg_step(), naive_step()
+    ours, naive = values['kdseg'], values['naive']
     diff = (ours - naive).abs().item()
     rows[0] = rows[0][:3] + (f'loss {ours.item():.5g}, |Δ| vs naive {diff:.1e}',)
     return rows
@@ -245,12 +296,14 @@ def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--cases', default='a,b,c', help='comma-separated subset of a,b,c')
+    parser.add_argument('--cases', default='a,b,c,d',
+                        help='comma-separated subset of a,b,c,d,e')
     parser.add_argument('--reps', type=int, default=3, help='timed steps per variant')
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.reps}')
+    print(f'host {host()}; torch {torch.__version__}, {torch.get_num_threads()} threads, '
+          f'median of {args.reps}; load average (1/5/15 min) {load()} at the start')
     print('| case | variant | fwd+bwd (s) | vs naive | peak extra (MiB) | vs naive | note |')
     print('|---|---|---|---|---|---|---|')
     for case in args.cases.split(','):
@@ -263,6 +316,7 @@ def main() -> None:
             floor = rows[2][1]
             print(f'| b | kdseg / floor | {rows[0][1] / floor:.2f}× of the embedding matmuls '
                   '| | | | |')
+        print(f'| {case} | load average after | {load()} | | | | |', flush=True)
 
 
 if __name__ == '__main__':

@@ -142,8 +142,11 @@ class _GroupedAttention:
                             self.channels)
             logits.masked_fill_(~keys[:, None, :], float('-inf'))
         logits.sub_(logits.amax(-1, keepdim=True))
-        logits.masked_fill_(logits < 2 * math.log(torch.finfo(logits.dtype).eps), float('-inf'))
-        attn = torch.softmax(logits, dim=-1)
+        # the softmax in place (one P × P map per group alive, not two), with the cut-off
+        F.threshold(logits, 2 * math.log(torch.finfo(logits.dtype).eps), -math.inf,
+                    inplace=True)
+        attn = logits.exp_()
+        attn.div_(attn.sum(-1, keepdim=True))
         diff = self.rows(torch.bmm(attn, self.matrices(v))).sub_(target)
         if valid is not None:
             diff.mul_(valid)
@@ -165,7 +168,9 @@ class _GroupedAttention:
         del d_out, diff
         yield 2, self.rows(dv)
         del dv
-        d_logits = d_attn.sub_((d_attn * attn).sum(-1, keepdim=True)).mul_(attn)
+        # softmax backward: Σ_j dA_ij·A_ij as one dot product per row (no third map)
+        row_dot = torch.bmm(d_attn.view(-1, 1, self.positions), attn.view(-1, self.positions, 1))
+        d_logits = d_attn.sub_(row_dot.view(attn.shape[0], -1, 1)).mul_(attn)
         dq = torch.bmm(d_logits, self.matrices(k))
         dk = torch.bmm(d_logits.transpose(1, 2), self.matrices(q))
         yield 0, self.rows(dq)
