@@ -22,15 +22,24 @@ positions flattened row-major::
   attention over the anchors gives L_anchor;
 * per sample ℓ = β·L_patch + γ·L_anchor; the loss is α·mean over samples of ℓ.
 
+Where kdseg differs from the reference, and where ``reference=True`` reproduces it (per-sample
+BatchNorm statistics, floor tiling, the reference's heads when floor tiling yields more patches
+than n×m, an error where the reference fails), is stated in :class:`TaTLoss`'s docstring.
+
+Numerics: the loss runs in its parameters' dtype, float32 under autocast too (the unscaled logits
+need it); squared errors are summed per row and then in float64; the fused BatchNorm keeps x̂ for
+the channels whose γ is 0 or small against β; the attention drops weights below eps² (a CPU
+speed fix for denormal floats that changes no output beyond its rounding).
+
 Files:
 
 * :mod:`.loss` - :class:`TaTLoss`, the ``nn.Module`` a config names (``type='TaTLoss'``): the
   arguments, their validation, the reference / kdseg semantics, padding masks, the anchor term.
 * :mod:`.tiling` - the patch and anchor grids (floor tiling as the reference, cover tiling as
   kdseg's default) and the patch-group row order in which each group is one contiguous matrix.
-* :mod:`.attention` - the grouped attention and its MSE with a written-out backward, fused with
-  the embeddings' BatchNorm (:class:`.attention.EmbeddingNormAttention`), for the patch, anchor
-  and plain terms.
+* :mod:`.attention` - the grouped attention (groups of stacked patches, optionally split into
+  heads) and its sum of squared errors with a written-out backward, fused with the embeddings'
+  BatchNorm (:class:`.attention.EmbeddingNormAttention`), for the patch, anchor and plain terms.
 * :mod:`.row_batch_norm` - BatchNorm on channel-last rows: per-sample or batch statistics, a
   validity mask, in place, with the running-statistics update of B sequential BatchNorm calls.
 
