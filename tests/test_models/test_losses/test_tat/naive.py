@@ -63,7 +63,7 @@ def naive_tat_seg(student, teacher, loss, n, m, groups, ah, aw):
     losses, stats = [], []
     for s, t in zip(student, teacher):
         q, k, v = (naive_embed(s if src == 's' else t, mod[0].weight, mod[1].weight,
-                                mod[1].bias) for mod, src in embeds)
+                               mod[1].bias) for mod, src in embeds)
         stats.append([q[1:], k[1:], v[1:]])
         q, k, v = q[0], k[0], v[0]
         patch = naive_one_to_all(*(naive_stack_patches(x, n, m) for x in (q, k, v, t)), groups)
@@ -78,7 +78,7 @@ def naive_tat_seg_eval(student, teacher, loss, n, m, groups, ah, aw):
     total = 0
     for b in range(student.shape[0]):
         patch = naive_one_to_all(*(naive_stack_patches(x[b], n, m)
-                                    for x in (q, k, v, teacher)), groups)
+                                   for x in (q, k, v, teacher)), groups)
         anchor = naive_one_to_all(*(naive_pool(x[b], ah, aw) for x in (q, k, v, teacher)), 1)
         total = total + loss.patch_weight * patch + loss.anchor_weight * anchor
     return loss.loss_weight * total / student.shape[0]
@@ -197,7 +197,7 @@ def naive_kdseg(student, teacher, loss, valid=None, patch=None, anchor=None):
                     valids.append(torch.zeros(ph * pw, dtype=torch.bool) if tile is None else
                                   vmap[tile[0]:tile[0] + ph, tile[1]:tile[1] + pw].flatten())
                 sse = sse + naive_masked_attention(*(torch.stack(s) for s in stacks),
-                                                    torch.stack(valids))
+                                                   torch.stack(valids))
             ell = ell + loss.patch_weight * sse / (valid[b].sum() * t.shape[1])
         if anchor is not None:
             kh, kw = anchor
@@ -211,7 +211,7 @@ def naive_kdseg(student, teacher, loss, valid=None, patch=None, anchor=None):
                                    / w.sum().clamp(min=1))
             anchor_valid = torch.stack(anchor_valid)
             sse = naive_masked_attention(*(torch.stack(x, dim=1)[None] for x in pooled),
-                                          anchor_valid[None])
+                                         anchor_valid[None])
             ell = ell + loss.anchor_weight * sse / (anchor_valid.sum() * t.shape[1])
         total = total + ell
     return loss.loss_weight * total / batch

@@ -6,7 +6,7 @@ import torch
 from kdseg.models.losses.tat import TaTLoss
 
 from .naive import (all_grads, build, close, grads_of, make_inputs, naive_embed, naive_kdseg,
-                    naive_one_to_all, naive_tat_seg, naive_tat_seg_eval, params_of, twin)
+                    naive_one_to_all, naive_tat_seg, naive_tat_seg_eval, params_of)
 
 
 # --------------------------------------------------------------------------------------------
@@ -17,11 +17,11 @@ from .naive import (all_grads, build, close, grads_of, make_inputs, naive_embed,
 ])
 def test_reference_mode_matches_naive_formulation(shape, patches, groups, anchors):
     loss = build(num_patches=patches, num_groups=groups, num_anchors=anchors, reference=True,
-                  loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
+                 loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
     student, teacher = make_inputs(height=shape[0], width=shape[1])
     params = params_of(loss)
     naive_loss = build(num_patches=patches, num_groups=groups, num_anchors=anchors,
-                        reference=True, loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
+                       reference=True, loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
     naive_loss.load_state_dict(loss.state_dict())
 
     value = loss(student, teacher)
@@ -98,7 +98,7 @@ def _padded_batch():
                                              ('sample', 'floor')])
 def test_padded_positions_are_excluded(bn_stats, tiling):
     loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats,
-                  tiling=tiling)
+                 tiling=tiling)
     student, teacher = make_inputs()
     valid = _padded_batch()
     value = loss(student, teacher, valid_mask=valid)
@@ -136,7 +136,7 @@ def test_data_samples_mark_the_padded_border():
     samples = [BaseDataElement(metainfo=dict(img_shape=shape, batch_input_shape=(104, 88)))
                for shape in ((104, 88), (72, 56), (101, 80))]
     close(loss(student, teacher, data_samples=samples),
-           loss(student, teacher, valid_mask=_padded_batch()))
+          loss(student, teacher, valid_mask=_padded_batch()))
     full = [BaseDataElement(metainfo=dict(img_shape=(104, 88), batch_input_shape=(104, 88)))] * 3
     close(loss(student, teacher, data_samples=full), loss(student, teacher))
     with pytest.raises(ValueError, match='batch_input_shape'):
@@ -183,7 +183,7 @@ def test_plain_matches_naive_one_to_all_with_heads():
 def test_plain_equals_hierarchical_with_one_patch_one_group_no_anchors(bn_stats):
     plain = build(mode='plain', bn_stats=bn_stats)
     hier = build(num_patches=(1, 1), num_groups=1, num_anchors=(2, 2), anchor_weight=0.0,
-                  bn_stats=bn_stats)
+                 bn_stats=bn_stats)
     hier.load_state_dict(plain.state_dict())
     student, teacher = make_inputs(height=7, width=6)
     a, b = plain(student, teacher), hier(student, teacher)
@@ -250,7 +250,7 @@ def test_batch_mode_running_stats_match_batchnorm():
     for name in ('query', 'key', 'value'):
         for buffer in ('running_mean', 'running_var', 'num_batches_tracked'):
             close(getattr(getattr(loss, name)[1], buffer).double(),
-                   getattr(getattr(reference, name)[1], buffer).double(), 1e-12)
+                  getattr(getattr(reference, name)[1], buffer).double(), 1e-12)
 
 def test_resize_student():
     loss = build(num_patches=(2, 2), num_anchors=(2, 2), resize_student=True)
@@ -308,7 +308,7 @@ def test_input_errors():
 ])
 def test_reference_mode_reproduces_heads_across_extra_patches(shape, channels, patches, groups):
     loss = build(teacher_channels=channels, num_patches=patches, num_groups=groups,
-                  num_anchors=(2, 3), reference=True)
+                 num_anchors=(2, 3), reference=True)
     student, teacher = make_inputs(batch=2, ct=channels, height=shape[0], width=shape[1])
     value = loss(student, teacher)
     expected, _ = naive_tat_seg(student, teacher, loss, *patches, groups, 2, 3)
@@ -323,7 +323,7 @@ def test_reference_mode_reproduces_heads_across_extra_patches(shape, channels, p
 def test_reference_mode_rejects_what_the_reference_cannot_split(shape, channels, patches, groups,
                                                                 stacked):
     loss = build(teacher_channels=channels, num_patches=patches, num_groups=groups,
-                  num_anchors=(2, 2), reference=True)
+                 num_anchors=(2, 2), reference=True)
     student, teacher = make_inputs(batch=2, ct=channels, height=shape[0], width=shape[1])
     with pytest.raises(ValueError, match=rf'num_groups={groups}.*{stacked}'):
         loss(student, teacher)
