@@ -69,4 +69,5 @@ def check_data_paths(cfg: Config, loaders: Sequence[str]) -> None:
             '(relative paths are relative to the working directory), or point the config at it, '
             'e.g. --cfg-options train_dataloader.dataset.data_root=/data/cityscapes/ '
             'val_dataloader.dataset.data_root=/data/cityscapes/; or run kdseg on its built-in '
-            'synthetic data with `make demo` (configs/*/demo/).' + _teacher_note(cfg))
+            'synthetic data with `make demo` (configs/demo_models/, configs/<method>/demo/).' +
+            _teacher_note(cfg))
