@@ -11,13 +11,10 @@ checkpoint tested with the student's (or the teacher's) own config gives its arc
 import argparse
 import os
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
 from kdseg.apis import (check_data_paths, enable_dump, enable_show_dir, load_config,
                         skip_teacher_ckpt)
-from kdseg.apis.cli import add_runner_arguments, parse_runner_args
+from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
 from kdseg.engine import load_weights
 
 
@@ -44,10 +41,10 @@ def main(argv=None) -> dict:
         enable_dump(cfg, args.out)
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    load_weights(runner.model, args.checkpoint, prefixes=('architecture.', 'teacher.'),
-                 key='checkpoint', what=f'the model of {args.config}')
-    return runner.test()
+    with runner_from(cfg) as runner:
+        load_weights(runner.model, args.checkpoint, prefixes=('architecture.', 'teacher.'),
+                     key='checkpoint', what=f'the model of {args.config}')
+        return runner.test()
 
 
 if __name__ == '__main__':

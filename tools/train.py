@@ -11,12 +11,9 @@ Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
 """
 import argparse
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
 from kdseg.apis import add_safety_hooks, check_data_paths, enable_amp, load_config, set_resume
-from kdseg.apis.cli import add_runner_arguments, parse_runner_args
+from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,8 +39,8 @@ def main(argv=None) -> None:
     if args.amp:
         enable_amp(cfg)
     set_resume(cfg, args.resume)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with runner_from(cfg) as runner:
+        runner.train()
 
 
 if __name__ == '__main__':

@@ -49,10 +49,9 @@ class NaNGuardHook(Hook):
         if not self.every_n_train_iters(runner, self.interval):
             return
         amp = type(runner.optim_wrapper).__name__ == 'AmpOptimWrapper'
-        bad_terms = {} if amp else {
-            name: float(value) for name, value in (outputs or {}).items()
-            if 'loss' in name and not math.isfinite(float(value))
-        }
+        terms = {name: float(value.detach() if torch.is_tensor(value) else value)
+                 for name, value in (outputs or {}).items() if 'loss' in name}
+        bad_terms = {} if amp else {k: v for k, v in terms.items() if not math.isfinite(v)}
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         bad_param = self._first_non_finite_param(model) if self.check_params else None
         # every rank must stop together, or the others hang in the next all-reduce
