@@ -1,18 +1,20 @@
 """Train a model (plain or distilled) from an mmengine config.
 
     python tools/train.py configs/pspnet_r18_tat.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--iters N] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+        [--iters N] [--student-init CKPT] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
 Every run gets kdseg's safety hooks (kdseg.apis.add_safety_hooks): the config is checked against
 the data and model before iteration 1, a non-finite loss or weight stops training before it is
-checkpointed, and --resume restores the random-number state.
+checkpointed, and --resume restores the random-number state. --student-init pairs runs: the
+student starts from CKPT and every generator from the seed (tools/benchmark_kd_gain.py uses it).
 
 Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
 """
 import argparse
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import add_safety_hooks, check_data_paths, enable_amp, load_config, set_resume
+from kdseg.apis import (add_safety_hooks, check_data_paths, enable_amp, load_config, set_resume,
+                        set_student_init)
 from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
 
 
@@ -27,6 +29,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--iters', type=int,
                         help='train N iterations: sets max_iters, the validation and checkpoint '
                         'intervals and the LR schedule (warm-up included) together')
+    parser.add_argument('--student-init', metavar='CKPT',
+                        help='start the student (a distiller\'s model.architecture) from CKPT '
+                        'and reseed every generator before iteration 1: runs given the same CKPT '
+                        'and seed differ only by their distillation')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 
@@ -36,6 +42,8 @@ def main(argv=None) -> None:
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.iters)
     check_data_paths(cfg, ('train_dataloader', 'val_dataloader'))
     add_safety_hooks(cfg)
+    if args.student_init:
+        set_student_init(cfg, args.student_init)
     if args.amp:
         enable_amp(cfg)
     set_resume(cfg, args.resume)

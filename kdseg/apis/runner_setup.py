@@ -66,6 +66,18 @@ def skip_teacher_ckpt(cfg: Config) -> Config:
     return cfg
 
 
+def set_student_init(cfg: Config, checkpoint: str) -> Config:
+    """``--student-init CKPT``: add ``StudentInitHook`` (kdseg.engine.hooks): the student (the
+    model, or a distiller's ``model.architecture``) starts from ``CKPT`` and every generator from
+    the run's seed, so a distilled run and a student-alone run given the same ``CKPT`` and seed
+    start alike, draw the same batches and augmentations, and differ only by the distillation."""
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'--student-init checkpoint {checkpoint!r} does not exist')
+    hooks = [h for h in (cfg.get('custom_hooks') or []) if h.get('type') != 'StudentInitHook']
+    cfg.custom_hooks = hooks + [dict(type='StudentInitHook', checkpoint=checkpoint)]
+    return cfg
+
+
 def enable_amp(cfg: Config) -> Config:
     """``--amp``: wrap the optimizer in mmengine's ``AmpOptimWrapper`` with dynamic loss scale.
 

@@ -8,12 +8,15 @@ mmrazor distillers.
   distiller checkpoint's ``architecture.``/``teacher.`` part can be taken.
 * :mod:`.strict_distillers` - mmrazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` through
   :func:`load_weights`, and recorder errors say student or teacher.
+* :mod:`.teacher_rng` - the teacher's forward draws from its own generator, so the student's
+  random stream (dropout) is the one it has when trained alone.
 """
-from . import strict_distillers
-from .hooks import ConfigCheckHook, NaNGuardHook, NonFiniteTrainingError, RNGStateHook
+from . import strict_distillers, teacher_rng
+from .hooks import (ConfigCheckHook, NaNGuardHook, NonFiniteTrainingError, RNGStateHook,
+                    StudentInitHook)
 from .weights import CheckpointMismatchError, load_weights
 
 __all__ = [
     'CheckpointMismatchError', 'ConfigCheckHook', 'NaNGuardHook', 'NonFiniteTrainingError',
-    'RNGStateHook', 'load_weights', 'strict_distillers'
+    'RNGStateHook', 'StudentInitHook', 'load_weights', 'strict_distillers', 'teacher_rng'
 ]

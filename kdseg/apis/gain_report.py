@@ -1,0 +1,125 @@
+"""Distillation gains as claims about noise: mean ± sd over seeds, against the student alone.
+
+:func:`summarise` turns the runs of :func:`kdseg.apis.kd_gain.run_protocol` into one row per
+method; :func:`format_table` prints them, :func:`plot_gains` draws the bar chart with error bars
+and :func:`write_report` writes both with the JSON of every run.
+
+A method's *gain* is its mean minus the student-alone mean. It *exceeds 2 sd* when it is larger
+than twice the student-alone standard deviation (the seed-to-seed spread of the baseline) and
+than twice the sd of the paired per-seed differences (the arms of one seed start alike, so this
+sd is the noise of the comparison itself). With fewer than 2 seeds there is no sd and no verdict.
+"""
+import json
+import os
+import os.path as osp
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+__all__ = ['format_table', 'plot_gains', 'summarise', 'write_report']
+
+METRIC = 'mIoU'
+
+
+def _sd(values: Sequence[float]) -> Optional[float]:
+    """Sample standard deviation (n - 1), None below two values."""
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarise(runs: List[dict], baseline: str = 'student', metric: str = METRIC) -> List[dict]:
+    """One row per method, in first-seen order, the baseline first.
+
+    Row keys: ``method, n, seeds, values, mean, sd, gain, paired_sd, exceeds_2sd,
+    step_time, time_ratio`` (``time_ratio``: mean training-step time over the baseline's).
+    """
+    methods: Dict[str, List[dict]] = {}
+    for run in runs:
+        methods.setdefault(run['method'], []).append(run)
+    if baseline not in methods:
+        raise ValueError(f'no {baseline!r} runs to measure gains against')
+    base = {r['seed']: r[metric] for r in methods[baseline]}
+    base_mean = statistics.mean(base.values())
+    base_sd = _sd(list(base.values()))
+    base_time = statistics.mean(r['step_time'] for r in methods[baseline])
+    rows = []
+    for name in [baseline] + [m for m in methods if m != baseline]:
+        group = sorted(methods[name], key=lambda r: r['seed'])
+        values = [r[metric] for r in group]
+        diffs = [r[metric] - base[r['seed']] for r in group if r['seed'] in base]
+        mean = statistics.mean(values)
+        gain = mean - base_mean
+        paired_sd = _sd(diffs)
+        exceeds = None
+        if name != baseline and base_sd is not None and paired_sd is not None:
+            exceeds = gain > 2 * base_sd and gain > 2 * paired_sd
+        step = statistics.mean(r['step_time'] for r in group)
+        rows.append(dict(method=name, n=len(values), seeds=[r['seed'] for r in group],
+                         values=values, mean=mean, sd=_sd(values), gain=gain,
+                         paired_sd=paired_sd, exceeds_2sd=exceeds, step_time=step,
+                         time_ratio=step / base_time))
+    return rows
+
+
+def _pm(mean: float, sd: Optional[float]) -> str:
+    return f'{mean:.2f} ± {sd:.2f}' if sd is not None else f'{mean:.2f} (1 seed)'
+
+
+def format_table(rows: List[dict], teacher: Optional[dict] = None,
+                 metric: str = METRIC) -> str:
+    """A markdown table of :func:`summarise`'s rows: metric mean ± sd, the gain with its paired
+    sd, the verdict and the training-step time relative to the student alone."""
+    lines = [f'| method | seeds | {metric} mean ± sd | gain (paired sd) | gain > 2 sd | '
+             f'step time (× student) |', '|---|---|---|---|---|---|']
+    for index, row in enumerate(rows):  # rows[0] is the baseline (summarise)
+        gain = '—' if index == 0 else (f'{row["gain"]:+.2f}' + (
+            f' ({row["paired_sd"]:.2f})' if row['paired_sd'] is not None else ''))
+        verdict = {None: '—', True: 'yes', False: 'no'}[row['exceeds_2sd']]
+        lines.append(f'| {row["method"]} | {row["n"]} | {_pm(row["mean"], row["sd"])} | '
+                     f'{gain} | {verdict} | {row["step_time"]:.3f} s '
+                     f'({row["time_ratio"]:.2f}×) |')
+    if teacher is not None:
+        lines.append(f'| teacher ({teacher["iters"]} it, seed {teacher["seed"]}) | 1 | '
+                     f'{teacher[metric]:.2f} | | | {teacher["step_time"]:.3f} s |')
+    return '\n'.join(lines)
+
+
+def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
+               title: str = '', metric: str = METRIC) -> str:
+    """Bar chart of the metric's mean per method with ±1 sd error bars and every seed's value
+    as a dot; the teacher as a dashed line. Writes a PNG to ``path`` and returns it."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 4.0), dpi=120)
+    xs = range(len(rows))
+    ax.bar(xs, [r['mean'] for r in rows], yerr=[r['sd'] or 0.0 for r in rows], capsize=6,
+           color=['#9e9e9e'] + ['#3f7fbf'] * (len(rows) - 1), alpha=0.85)
+    for x, row in zip(xs, rows):
+        ax.scatter([x] * row['n'], row['values'], color='black', s=12, zorder=3)
+    if teacher is not None:
+        ax.axhline(teacher[metric], color='#c0392b', linestyle='--', label='teacher')
+        ax.legend(loc='lower right')
+    low = min(min(r['values']) for r in rows)
+    ax.set_ylim(max(0.0, low - 10), None)
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([r['method'] for r in rows], rotation=15)
+    ax.set_ylabel(f'{metric} (mean ± sd over seeds)')
+    ax.set_title(title or f'{metric}: student alone vs distilled')
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(result: dict, out_dir: str, title: str = '') -> Dict[str, str]:
+    """Write ``kd_gain.json`` (every run, the rows, the protocol) and ``kd_gain.png`` under
+    ``out_dir``; returns their paths and the table."""
+    rows = summarise(result['runs'])
+    teacher = result.get('teacher')
+    os.makedirs(out_dir, exist_ok=True)
+    png = plot_gains(rows, osp.join(out_dir, 'kd_gain.png'), teacher, title)
+    path = osp.join(out_dir, 'kd_gain.json')
+    with open(path, 'w') as f:
+        json.dump(dict(result, rows=rows), f, indent=1)
+    return dict(json=path, png=png, table=format_table(rows, teacher))

@@ -1,0 +1,232 @@
+"""The distillation-gain protocol: one teacher, paired student arms, several seeds.
+
+:func:`run_protocol` runs what ``tools/benchmark_kd_gain.py`` (and ``make demo``) report:
+
+1. the synthetic dataset (:func:`ensure_data`): a training set with the report val set, and a
+   *selection* val set drawn with another generator seed, for choosing hyper-parameters on data
+   the reported numbers never see;
+2. the teacher, trained once and cached by its resolved config, budget, seed and data;
+3. per seed, the student's initial weights (:func:`save_student_init`), saved once;
+4. per seed, every arm (the student alone and each distillation config) trained with
+   ``tools/train.py --student-init`` from those weights at that seed, with the same budget: the
+   arms of a seed see the same start, batches, augmentations and dropout masks
+   (:class:`kdseg.engine.hooks.StudentInitHook`, :mod:`kdseg.engine.teacher_rng`);
+5. every final student evaluated by ``tools/test.py`` with the *student's* config (a distiller
+   checkpoint's ``architecture.*`` part), so all arms go through one metric path.
+
+Every step is the command a user would type, run as a subprocess with its own runner and
+registry scope; a finished step is found in the work dir and not run again, so an interrupted
+benchmark continues where it stopped.
+"""
+import glob
+import hashlib
+import json
+import os
+import os.path as osp
+import re
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.runner import set_random_seed
+
+from ..datasets import generate_cityscapes
+
+__all__ = ['Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT = 'student'  # the arm name of the student alone
+NO_VAL = 10**9  # train_cfg.val_begin: evaluation is tools/test.py's, after training
+
+
+@dataclass
+class Protocol:
+    """What one benchmark run trains and evaluates (see ``tools/benchmark_kd_gain.py``)."""
+
+    teacher_config: str
+    student_config: str
+    methods: Dict[str, Tuple[str, List[str]]]  # arm name -> (distillation config, cfg-options)
+    seeds: Sequence[int]
+    teacher_iters: int
+    student_iters: int
+    work_dir: str
+    data_root: str  # training images and the report val set
+    select_root: str  # the selection val set (another generator seed)
+    split: str = 'report'  # which val set the numbers are on: 'report' or 'select'
+    teacher_seed: int = 0
+    num_train: int = 400
+    num_val: int = 200
+    data_seed: int = 0
+    cfg_options: List[str] = field(default_factory=list)  # for every student arm
+
+    def __post_init__(self) -> None:
+        if self.split not in ('report', 'select'):
+            raise ValueError(f'split must be "report" or "select", got {self.split!r}')
+        if STUDENT in self.methods:
+            raise ValueError(f'{STUDENT!r} is the student-alone arm; name the method otherwise')
+        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
+            raise ValueError(f'seeds must be distinct and at least one, got {list(self.seeds)}')
+        for what, path in [('teacher', self.teacher_config), ('student', self.student_config),
+                           *((name, config) for name, (config, _) in self.methods.items())]:
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{what} config {path!r} does not exist')
+
+    @property
+    def eval_root(self) -> str:
+        return self.data_root if self.split == 'report' else self.select_root
+
+
+def ensure_data(p: Protocol) -> None:
+    """Generate the training + report set and the selection set where they are missing."""
+    if not osp.isdir(osp.join(p.data_root, 'leftImg8bit')):
+        generate_cityscapes(p.data_root, p.num_train, p.num_val, seed=p.data_seed)
+    if not osp.isdir(osp.join(p.select_root, 'leftImg8bit')):
+        generate_cityscapes(p.select_root, 0, p.num_val, seed=p.data_seed + 1)
+
+
+def _fingerprint(*parts: str) -> str:
+    return hashlib.sha1('\n'.join(parts).encode()).hexdigest()[:8]
+
+
+def _resolved(config: str) -> str:
+    """A config with its bases merged, as text: the cache key of what it trains."""
+    return json.dumps(Config.fromfile(config).to_dict(), sort_keys=True, default=str)
+
+
+def _run(cmd: List[str], log: str) -> None:
+    """Run one step, its output in ``log``; on failure raise with the log's tail."""
+    os.makedirs(osp.dirname(log), exist_ok=True)
+    print('$ ' + ' '.join(cmd), flush=True)
+    with open(log, 'w') as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode:
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'step failed (exit {done.returncode}), log {log}:\n{tail}')
+
+
+def _data_options(train_root: str, eval_root: str) -> List[str]:
+    return [f'train_dataloader.dataset.data_root={train_root}',
+            f'val_dataloader.dataset.data_root={eval_root}',
+            f'test_dataloader.dataset.data_root={eval_root}']
+
+
+def _train(config: str, work_dir: str, iters: int, options: List[str],
+           extra: Sequence[str] = ()) -> str:
+    """tools/train.py unless ``work_dir`` already holds its final checkpoint; returns it."""
+    record = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(record):
+        with open(record) as f:
+            checkpoint = f.read().strip()
+        if osp.isfile(checkpoint):
+            return checkpoint
+    _run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
+          '--iters', str(iters), *extra, '--cfg-options', *options],
+         osp.join(work_dir, 'train.log'))
+    with open(record) as f:
+        return f.read().strip()
+
+
+def step_time(work_dir: str) -> float:
+    """Median seconds per training iteration that mmengine logged (``time`` in scalars.json),
+    over the second half of training (warm-up and first-iteration costs left out)."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
+    with open(files[-1]) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    times = [(r['iter'], r['time']) for r in rows if 'time' in r and 'iter' in r]
+    if not times:
+        raise ValueError(f'{files[-1]} logs no iteration time')
+    last = max(i for i, _ in times)
+    return statistics.median(t for i, t in times if i > last / 2)
+
+
+def evaluate(config: str, checkpoint: str, work_dir: str, eval_root: str) -> Dict[str, float]:
+    """tools/test.py on ``eval_root``'s val set; returns mmengine's metrics dict (cached)."""
+    result = osp.join(work_dir, 'metrics.json')
+    if not osp.isfile(result):
+        _run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
+              '--work-dir', work_dir, '--cfg-options', *_data_options(eval_root, eval_root)],
+             osp.join(work_dir, 'test.log'))
+        found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
+        if not found:
+            raise RuntimeError(f'tools/test.py wrote no metrics file under {work_dir}')
+        with open(found[-1]) as f:
+            metrics = json.load(f)
+        with open(result, 'w') as f:
+            json.dump(metrics, f)
+    with open(result) as f:
+        return json.load(f)
+
+
+def save_student_init(config: str, seed: int, path: str) -> str:
+    """Build the model of ``config`` at ``seed``, initialise it as the runner would
+    (``init_weights``) and save its state dict to ``path`` (kept if it exists)."""
+    if not osp.isfile(path):
+        cfg = Config.fromfile(config)
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
+        set_random_seed(seed)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        torch.save(dict(state_dict=model.state_dict(), meta=dict(config=config, seed=seed)),
+                   path)
+    return path
+
+
+def _stem(config: str) -> str:
+    return osp.splitext(osp.basename(config))[0]
+
+
+def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
+    """Run (or find) every step of ``p``; returns ``dict(protocol, teacher, runs)`` where each
+    run is ``dict(method, config, seed, mIoU, aAcc, step_time, checkpoint)``."""
+    ensure_data(p)
+    train_data = _data_options(p.data_root, p.data_root)
+    no_val = [f'train_cfg.val_begin={NO_VAL}']
+
+    key = _fingerprint(_resolved(p.teacher_config), str(p.teacher_iters), str(p.teacher_seed),
+                       osp.abspath(p.data_root))
+    teacher_dir = osp.join(p.work_dir, 'teachers',
+                           f'{_stem(p.teacher_config)}_{p.teacher_iters}it_seed{p.teacher_seed}_'
+                           f'{key}')
+    log(f'teacher: {teacher_dir}')
+    teacher_ckpt = _train(p.teacher_config, teacher_dir, p.teacher_iters,
+                          train_data + no_val + [f'randomness.seed={p.teacher_seed}'])
+    teacher_metrics = evaluate(p.teacher_config, teacher_ckpt,
+                               osp.join(teacher_dir, f'test_{p.split}'), p.eval_root)
+
+    arms = {STUDENT: (p.student_config, []), **p.methods}
+    runs = []
+    for seed in p.seeds:
+        init = save_student_init(
+            p.student_config, seed,
+            osp.join(p.work_dir, 'inits', f'{_stem(p.student_config)}_seed{seed}.pth'))
+        for name, (config, variant) in arms.items():
+            options = train_data + no_val + [f'randomness.seed={seed}', *p.cfg_options, *variant]
+            if name != STUDENT:
+                options.append(f'model.teacher_ckpt={teacher_ckpt}')
+            key = _fingerprint(_resolved(config), init, *options)
+            folder = re.sub(r'[^\w.-]+', '_', name)
+            work_dir = osp.join(p.work_dir, 'runs', f'{folder}_{p.student_iters}it_seed{seed}_{key}')
+            log(f'{name}, seed {seed}: {work_dir}')
+            checkpoint = _train(config, work_dir, p.student_iters, options,
+                                ['--student-init', init])
+            metrics = evaluate(p.student_config, checkpoint,
+                               osp.join(work_dir, f'test_{p.split}'), p.eval_root)
+            runs.append(dict(method=name, config=config, options=variant, seed=seed,
+                             mIoU=metrics['mIoU'],
+                             aAcc=metrics['aAcc'], step_time=step_time(work_dir),
+                             checkpoint=checkpoint))
+    teacher = dict(config=p.teacher_config, seed=p.teacher_seed, iters=p.teacher_iters,
+                   mIoU=teacher_metrics['mIoU'], aAcc=teacher_metrics['aAcc'],
+                   step_time=step_time(teacher_dir), checkpoint=teacher_ckpt)
+    return dict(protocol={k: (list(v) if isinstance(v, tuple) else v)
+                          for k, v in vars(p).items()},
+                teacher=teacher, runs=runs)

@@ -1,0 +1,112 @@
+"""Paired distillation arms and the gain benchmark driver, end to end through the CLI tools."""
+import json
+import os.path as osp
+import statistics
+import sys
+
+import pytest
+import torch
+
+from kdseg.apis.kd_gain import save_student_init
+
+from .conftest import CONFIGS, ROOT
+
+TEACHER = 'demo_models/pspnet_r50-narrow_synthcity.py'
+STUDENT = 'demo_models/pspnet_r18-narrow_synthcity.py'
+ZERO_WEIGHT = {  # demo distillers and the option that puts every distillation weight at 0
+    'tat': ('tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py',
+            'model.distiller.distill_losses.loss_tat.loss_weight=0.0'),
+    'pkd': ('pkd/demo/pkd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+            'model.distiller.distill_losses.loss_pkd.loss_weight=0.0'),
+}
+ITERS = 8
+SEED = 'randomness.seed=3'
+
+
+def _student_state(checkpoint: str) -> dict:
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    if any(k.startswith('architecture.') for k in state):
+        state = {k[len('architecture.'):]: v for k, v in state.items()
+                 if k.startswith('architecture.')}
+    return state
+
+
+def _max_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a
+               if a[k].is_floating_point())
+
+
+@pytest.fixture(scope='module')
+def student_init(tools):
+    return save_student_init(osp.join(CONFIGS, STUDENT), 3, osp.join(tools.cwd, 'init3.pth'))
+
+
+@pytest.fixture(scope='module')
+def student_alone(tools, student_init):
+    return _student_state(tools.train(STUDENT, 'paired_student', ITERS, SEED,
+                                      extra=['--student-init', student_init]))
+
+
+@pytest.mark.parametrize('method', sorted(ZERO_WEIGHT))
+def test_zero_weight_distiller_reproduces_the_student_alone_run(tools, student_init,
+                                                                student_alone, method):
+    config, zero = ZERO_WEIGHT[method]
+    teacher = f'model.teacher_ckpt={tools.teacher(TEACHER)}'
+    paired = ['--student-init', student_init]
+    distilled = _student_state(tools.train(config, f'paired_{method}0', ITERS, SEED, teacher,
+                                           zero, extra=paired))
+    # the student trained, and with weight 0 it trained exactly as alone ...
+    assert _max_difference(student_alone, _student_state(student_init)) > 1e-2
+    assert _max_difference(student_alone, distilled) < 1e-6
+    # ... while a real weight changes it (the comparison can fail) ...
+    weighted = _student_state(tools.train(config, f'paired_{method}', ITERS, SEED, teacher,
+                                          extra=paired))
+    assert _max_difference(student_alone, weighted) > 1e-4
+    # ... and without --student-init the same zero-weight run starts elsewhere
+    if method == 'tat':
+        unpaired = _student_state(tools.train(config, f'unpaired_{method}0', ITERS, SEED,
+                                              teacher, zero))
+        assert _max_difference(student_alone, unpaired) > 1e-2
+
+
+def test_benchmark_driver_aggregates_seeds_and_writes_chart_and_json(tools, tmp_path):
+    zero = tmp_path / 'tat_zero.py'  # a user's config: the TaT demo with its weight at 0
+    zero.write_text(f"_base_ = ['{osp.join(CONFIGS, ZERO_WEIGHT['tat'][0])}']\n"
+                    'model = dict(distiller=dict(distill_losses=dict(loss_tat=dict('
+                    'loss_weight=0.0))))\n')
+    cwd_config = osp.join(CONFIGS, 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py')
+    args = [sys.executable, osp.join(ROOT, 'tools', 'benchmark_kd_gain.py'),
+            '--method', f'tat0={zero}', '--method', f'cwd={cwd_config}', '--seeds', '0', '1',
+            '--teacher-iters', '4', '--student-iters', '4', '--num-train', '8', '--num-val', '4',
+            '--data-root', 'data/kdg', '--select-root', 'data/kdg_select', '--split', 'select',
+            '--work-dir', 'kdg']
+    out = tools.run(args)
+    assert 'mIoU mean ± sd' in out and 'chart: ' in out
+    with open(osp.join(tools.cwd, 'kdg', 'kd_gain.json')) as f:
+        result = json.load(f)
+    runs = result['runs']
+    assert sorted((r['method'], r['seed']) for r in runs) == [
+        (m, s) for m in ('cwd', 'student', 'tat0') for s in (0, 1)]
+    assert all(r['step_time'] > 0 for r in runs) and result['teacher']['iters'] == 4
+    by = {(r['method'], r['seed']): r for r in runs}
+    for seed in (0, 1):  # paired: the zero-weight arm is the student-alone arm, seed by seed
+        assert by[('tat0', seed)]['mIoU'] == by[('student', seed)]['mIoU']
+    assert by[('student', 0)]['checkpoint'] != by[('student', 1)]['checkpoint']
+    rows = {row['method']: row for row in result['rows']}
+    for name, row in rows.items():
+        values = [by[(name, s)]['mIoU'] for s in (0, 1)]
+        assert row['values'] == values and row['n'] == 2
+        assert row['mean'] == pytest.approx(statistics.mean(values))
+        assert row['sd'] == pytest.approx(statistics.stdev(values))
+    assert rows['tat0']['gain'] == 0 and rows['tat0']['exceeds_2sd'] is False
+    # numbers are on the selection set: generated with the next generator seed, no training set
+    assert result['protocol']['split'] == 'select'
+    assert osp.isdir(osp.join(tools.cwd, 'data', 'kdg_select', 'leftImg8bit', 'val'))
+    assert not osp.isdir(osp.join(tools.cwd, 'data', 'kdg_select', 'leftImg8bit', 'train',
+                                  'alphaburg'))
+    with open(osp.join(tools.cwd, 'kdg', 'kd_gain.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    # every step is cached: a second run trains and tests nothing
+    again = tools.run(args)
+    assert '$ ' not in again and 'tools/train.py' not in again

@@ -1,0 +1,100 @@
+"""Does distillation make the student better? Paired arms, several seeds, mean ± sd.
+
+    python tools/benchmark_kd_gain.py [--method "NAME=CONFIG [KEY=VALUE ...]" ...] [--seeds 0 1 2]
+        [--teacher-iters 1200] [--student-iters 1200] [--split report|select]
+        [--work-dir work_dirs/kd_gain] [--cfg-options key=value ...]
+
+Trains the teacher once (cached by config, budget, seed and data), then for every seed the
+student alone and the student with each distillation config, all from the same initial student
+weights, batches, augmentations and dropout masks, with the same budget; evaluates every final
+student with tools/test.py and the student's config; prints mean ± sd per method, the gain over
+the student alone with the sd of the paired differences, whether it exceeds 2 sd, and each
+method's training-step time relative to the student alone; writes kd_gain.png (bars with error
+bars, every seed as a dot) and kd_gain.json (every run) to the work dir.
+
+``--split select`` evaluates on the selection val set (same generator, another seed): choose
+loss weights and layers there; report with the default ``--split report``, which those choices
+never saw. The protocol and its measured spread are in docs/benchmarks.md.
+"""
+import argparse
+import os.path as osp
+import time
+
+import kdseg  # noqa: F401  (compat fixes, registries)
+from kdseg.apis.gain_report import write_report
+from kdseg.apis.kd_gain import Protocol, run_protocol
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = osp.join(ROOT, 'configs')
+DEFAULT_METHODS = {
+    'CWD-logits': 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+    'PKD-C5': 'pkd/demo/pkd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+    'TaT': 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py',
+}
+
+
+def method(spec: str):
+    """``NAME=CONFIG [KEY=VALUE ...]``: an arm, its config and the config changes (as
+    ``--cfg-options`` takes them) that make it a variant, e.g. ``"tat-a0.1=CONFIG
+    model.distiller.distill_losses.loss_tat.loss_weight=0.1"``."""
+    head, *options = spec.split()
+    name, sep, config = head.partition('=')
+    if not sep or not name or not config or not all('=' in option for option in options):
+        raise argparse.ArgumentTypeError(
+            f'--method takes "NAME=CONFIG [KEY=VALUE ...]", got {spec!r}')
+    return name, (config, options)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--teacher', default=osp.join(
+        CONFIGS, 'demo_models', 'pspnet_r50-narrow_synthcity.py'), help='teacher config')
+    parser.add_argument('--student', default=osp.join(
+        CONFIGS, 'demo_models', 'pspnet_r18-narrow_synthcity.py'), help='student config')
+    parser.add_argument('--method', type=method, action='append',
+                        metavar='"NAME=CONFIG [KEY=VALUE ...]"',
+                        help='a distillation arm with optional config changes (repeat); '
+                        'default: the CWD, PKD and TaT demo configs')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--teacher-seed', type=int, default=0)
+    parser.add_argument('--teacher-iters', type=int, default=1200)
+    parser.add_argument('--student-iters', type=int, default=1200)
+    parser.add_argument('--split', choices=('report', 'select'), default='report',
+                        help='val set of the numbers: report (default) or select (for tuning)')
+    parser.add_argument('--data-root', default='data/kd_gain',
+                        help='training images and the report val set (generated if missing)')
+    parser.add_argument('--select-root', default='data/kd_gain_select',
+                        help='the selection val set (generated if missing)')
+    parser.add_argument('--num-train', type=int, default=400)
+    parser.add_argument('--num-val', type=int, default=200)
+    parser.add_argument('--work-dir', default='work_dirs/kd_gain')
+    parser.add_argument('--title', default='', help='chart title')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='config changes for every student arm (not the teacher)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    start = time.time()
+    methods = dict(args.method) if args.method else {
+        name: (osp.join(CONFIGS, path), []) for name, path in DEFAULT_METHODS.items()}
+    protocol = Protocol(
+        teacher_config=args.teacher, student_config=args.student, methods=methods,
+        seeds=args.seeds, teacher_iters=args.teacher_iters, student_iters=args.student_iters,
+        work_dir=args.work_dir, data_root=args.data_root, select_root=args.select_root,
+        split=args.split, teacher_seed=args.teacher_seed, num_train=args.num_train,
+        num_val=args.num_val, cfg_options=args.cfg_options)
+    result = run_protocol(protocol)
+    result['wall_time_s'] = time.time() - start
+    report = write_report(result, args.work_dir, args.title)
+    print(f'\nkd gain, {args.split} val set ({protocol.eval_root}), seeds {list(args.seeds)}, '
+          f'student {args.student_iters} it, teacher {args.teacher_iters} it, '
+          f'{result["wall_time_s"]:.0f} s in all')
+    print(report['table'])
+    print(f'chart: {report["png"]}\nruns:  {report["json"]}')
+    return report
+
+
+if __name__ == '__main__':
+    main()
