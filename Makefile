@@ -11,7 +11,7 @@ STAMP := $(VENV)/.kdseg-installed
 CONSTRAINTS := requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install check-source-install demo test benchmark clean
+.PHONY: install check-source-install demo test benchmark benchmark-kd-gain clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ test: install
 
 benchmark: install
 	$(PY) tools/benchmark_losses.py
+
+# Does distillation make the student better? Mean ± sd over seeds, paired arms (docs/benchmarks.md).
+benchmark-kd-gain: install
+	$(PY) tools/benchmark_kd_gain.py
 
 clean:
 	rm -rf work_dirs build *.egg-info

@@ -20,6 +20,8 @@ import argparse
 import os.path as osp
 import time
 
+from mmengine.config import Config
+
 import kdseg  # noqa: F401  (compat fixes, registries)
 from kdseg.apis.gain_report import write_report
 from kdseg.apis.kd_gain import Protocol, run_protocol
@@ -61,10 +63,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--student-iters', type=int, default=1200)
     parser.add_argument('--split', choices=('report', 'select'), default='report',
                         help='val set of the numbers: report (default) or select (for tuning)')
-    parser.add_argument('--data-root', default='data/kd_gain',
-                        help='training images and the report val set (generated if missing)')
-    parser.add_argument('--select-root', default='data/kd_gain_select',
-                        help='the selection val set (generated if missing)')
+    parser.add_argument('--data-root', help='training images and the report val set '
+                        '(generated if missing; default data/kd_gain, data/kd_gain_det for '
+                        'mmdet students)')
+    parser.add_argument('--select-root', help='the selection val set (generated if missing; '
+                        'default: --data-root + _select)')
     parser.add_argument('--num-train', type=int, default=400)
     parser.add_argument('--num-val', type=int, default=200)
     parser.add_argument('--work-dir', default='work_dirs/kd_gain')
@@ -77,20 +80,23 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     start = time.time()
+    data_root = args.data_root or ('data/kd_gain_det' if Config.fromfile(args.student).get(
+        'default_scope') == 'mmdet' else 'data/kd_gain')
     methods = dict(args.method) if args.method else {
         name: (osp.join(CONFIGS, path), []) for name, path in DEFAULT_METHODS.items()}
     protocol = Protocol(
         teacher_config=args.teacher, student_config=args.student, methods=methods,
         seeds=args.seeds, teacher_iters=args.teacher_iters, student_iters=args.student_iters,
-        work_dir=args.work_dir, data_root=args.data_root, select_root=args.select_root,
+        work_dir=args.work_dir, data_root=data_root,
+        select_root=args.select_root or data_root.rstrip('/') + '_select',
         split=args.split, teacher_seed=args.teacher_seed, num_train=args.num_train,
         num_val=args.num_val, cfg_options=args.cfg_options)
     result = run_protocol(protocol)
     result['wall_time_s'] = time.time() - start
     report = write_report(result, args.work_dir, args.title)
-    print(f'\nkd gain, {args.split} val set ({protocol.eval_root}), seeds {list(args.seeds)}, '
-          f'student {args.student_iters} it, teacher {args.teacher_iters} it, '
-          f'{result["wall_time_s"]:.0f} s in all')
+    print(f'\nkd gain ({result["metric"]}), {args.split} val set ({protocol.eval_root}), '
+          f'seeds {list(args.seeds)}, student {args.student_iters} it, teacher '
+          f'{args.teacher_iters} it, {result["wall_time_s"]:.0f} s in all')
     print(report['table'])
     print(f'chart: {report["png"]}\nruns:  {report["json"]}')
     return report

@@ -4,8 +4,9 @@
 
 The distillation-gain benchmark (tools/benchmark_kd_gain.py) at demo size, same protocol:
 
-1. generate the synthetic Cityscapes-format data (400 training images, a 200-image report val
-   set, a 200-image selection val set; seeded, skipped when already there);
+1. generate the synthetic Cityscapes-format data in data/synthetic_cityscapes, where the demo
+   configs look (400 training images and a 200-image report val set; a 200-image selection val
+   set in data/synthetic_cityscapes_select; seeded, skipped when already there);
 2. train the CPU-sized PSPNet R50 teacher once (3000 iterations);
 3. for every seed, train the R18 student alone and the student distilled with TaT (the config
    chosen on the selection split, configs/tat/README.md), both from the same initial weights,
@@ -24,9 +25,11 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # tools/ (when imported,
 
 from benchmark_kd_gain import CONFIGS, main as benchmark  # noqa: E402
 
+# data/synthetic_cityscapes is where configs/demo_models/ and configs/<method>/demo/ look
 DEMO = ['--seeds', '0', '1', '--teacher-iters', '3000', '--student-iters', '1200',
-        '--work-dir', 'work_dirs/demo', '--title', 'make demo: PSPNet R50 -> R18, synthetic',
-        '--method', 'TaT=' + osp.join(CONFIGS, 'tat', 'demo', 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py')]
+        '--data-root', 'data/synthetic_cityscapes', '--work-dir', 'work_dirs/demo', '--title', 'make demo: PSPNet R50 -> R18, synthetic',
+        '--method',
+        'TaT=' + osp.join(CONFIGS, 'tat', 'demo', 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py')]
 
 
 def main(argv=None) -> dict:

@@ -1,7 +1,8 @@
 """Train a model (plain or distilled) from an mmengine config.
 
     python tools/train.py configs/pspnet_r18_tat.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--iters N] [--student-init CKPT] [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+        [--iters N] [--student-init CKPT]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
 Every run gets kdseg's safety hooks (kdseg.apis.add_safety_hooks): the config is checked against
 the data and model before iteration 1, a non-finite loss or weight stops training before it is

@@ -29,7 +29,10 @@ def summarise(runs: List[dict], baseline: str = 'student', metric: str = METRIC)
     """One row per method, in first-seen order, the baseline first.
 
     Row keys: ``method, n, seeds, values, mean, sd, gain, paired_sd, exceeds_2sd,
-    step_time, time_ratio`` (``time_ratio``: mean training-step time over the baseline's).
+    step_time, time_ratio``. ``gain`` is the mean of the per-seed differences from the baseline
+    (every seed of a method needs a baseline run); ``step_time`` is the median over seeds of each
+    run's logged step time (robust to one run slowed by a neighbour), ``time_ratio`` it over the
+    baseline's.
     """
     methods: Dict[str, List[dict]] = {}
     for run in runs:
@@ -37,21 +40,23 @@ def summarise(runs: List[dict], baseline: str = 'student', metric: str = METRIC)
     if baseline not in methods:
         raise ValueError(f'no {baseline!r} runs to measure gains against')
     base = {r['seed']: r[metric] for r in methods[baseline]}
-    base_mean = statistics.mean(base.values())
     base_sd = _sd(list(base.values()))
-    base_time = statistics.mean(r['step_time'] for r in methods[baseline])
+    base_time = statistics.median(r['step_time'] for r in methods[baseline])
     rows = []
     for name in [baseline] + [m for m in methods if m != baseline]:
         group = sorted(methods[name], key=lambda r: r['seed'])
         values = [r[metric] for r in group]
-        diffs = [r[metric] - base[r['seed']] for r in group if r['seed'] in base]
+        missing = [r['seed'] for r in group if r['seed'] not in base]
+        if missing:
+            raise ValueError(f'{name} has seeds {missing} that {baseline!r} lacks: no pairs')
+        diffs = [r[metric] - base[r['seed']] for r in group]
         mean = statistics.mean(values)
-        gain = mean - base_mean
+        gain = statistics.mean(diffs)  # = the mean minus the baseline's mean on these seeds
         paired_sd = _sd(diffs)
         exceeds = None
         if name != baseline and base_sd is not None and paired_sd is not None:
             exceeds = gain > 2 * base_sd and gain > 2 * paired_sd
-        step = statistics.mean(r['step_time'] for r in group)
+        step = statistics.median(r['step_time'] for r in group)
         rows.append(dict(method=name, n=len(values), seeds=[r['seed'] for r in group],
                          values=values, mean=mean, sd=_sd(values), gain=gain,
                          paired_sd=paired_sd, exceeds_2sd=exceeds, step_time=step,
@@ -66,12 +71,17 @@ def _pm(mean: float, sd: Optional[float]) -> str:
 def format_table(rows: List[dict], teacher: Optional[dict] = None,
                  metric: str = METRIC) -> str:
     """A markdown table of :func:`summarise`'s rows: metric mean ± sd, the gain with its paired
-    sd, the verdict and the training-step time relative to the student alone."""
+    sd, the verdict and the training-step time relative to the student alone. A gain needs two
+    paired seeds; one seed's difference is not printed."""
     lines = [f'| method | seeds | {metric} mean ± sd | gain (paired sd) | gain > 2 sd | '
              f'step time (× student) |', '|---|---|---|---|---|---|']
     for index, row in enumerate(rows):  # rows[0] is the baseline (summarise)
-        gain = '—' if index == 0 else (f'{row["gain"]:+.2f}' + (
-            f' ({row["paired_sd"]:.2f})' if row['paired_sd'] is not None else ''))
+        if index == 0:
+            gain = '—'
+        elif row['paired_sd'] is None:  # one seed: a difference, not a result
+            gain = 'n/a (1 seed)'
+        else:
+            gain = f'{row["gain"]:+.2f} ({row["paired_sd"]:.2f})'
         verdict = {None: '—', True: 'yes', False: 'no'}[row['exceeds_2sd']]
         lines.append(f'| {row["method"]} | {row["n"]} | {_pm(row["mean"], row["sd"])} | '
                      f'{gain} | {verdict} | {row["step_time"]:.3f} s '
@@ -114,12 +124,14 @@ def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
 
 def write_report(result: dict, out_dir: str, title: str = '') -> Dict[str, str]:
     """Write ``kd_gain.json`` (every run, the rows, the protocol) and ``kd_gain.png`` under
-    ``out_dir``; returns their paths and the table."""
-    rows = summarise(result['runs'])
+    ``out_dir``; returns their paths and the table. ``result['metric']`` (default mIoU) names
+    the runs' score."""
+    metric = result.get('metric', METRIC)
+    rows = summarise(result['runs'], metric=metric)
     teacher = result.get('teacher')
     os.makedirs(out_dir, exist_ok=True)
-    png = plot_gains(rows, osp.join(out_dir, 'kd_gain.png'), teacher, title)
+    png = plot_gains(rows, osp.join(out_dir, 'kd_gain.png'), teacher, title, metric)
     path = osp.join(out_dir, 'kd_gain.json')
     with open(path, 'w') as f:
         json.dump(dict(result, rows=rows), f, indent=1)
-    return dict(json=path, png=png, table=format_table(rows, teacher))
+    return dict(json=path, png=png, table=format_table(rows, teacher, metric))

@@ -2,9 +2,10 @@
 
 :func:`run_protocol` runs what ``tools/benchmark_kd_gain.py`` (and ``make demo``) report:
 
-1. the synthetic dataset (:func:`ensure_data`): a training set with the report val set, and a
-   *selection* val set drawn with another generator seed, for choosing hyper-parameters on data
-   the reported numbers never see;
+1. the synthetic dataset (:func:`ensure_data`; Cityscapes-format for mmseg students, scored by
+   mIoU, COCO-format for mmdet students, scored by box AP): a training set with the report val
+   set, and a *selection* val set drawn with another generator seed, for choosing
+   hyper-parameters on data the reported numbers never see;
 2. the teacher, trained once and cached by its resolved config, budget, seed and data;
 3. per seed, the student's initial weights (:func:`save_student_init`), saved once;
 4. per seed, every arm (the student alone and each distillation config) trained with
@@ -28,20 +29,41 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import set_random_seed
 
-from ..datasets import generate_cityscapes
+from ..datasets import generate_cityscapes, generate_coco
 
-__all__ = ['Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
+__all__ = ['TASKS', 'Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT = 'student'  # the arm name of the student alone
 NO_VAL = 10**9  # train_cfg.val_begin: evaluation is tools/test.py's, after training
+
+
+@dataclass(frozen=True)
+class Task:
+    """A model family's data and score: the generator, the glob of a split's images (``{split}``
+    is train or val), the metric (``metrics[key] * scale``, reported as ``metric``) and the
+    evaluator's annotation file."""
+
+    generate: Callable[..., Any]
+    images: str
+    metric: str
+    key: str
+    scale: float
+    ann_file: str = ''
+
+
+TASKS = {  # by the student config's default_scope
+    'mmseg': Task(generate_cityscapes, 'leftImg8bit/{split}/*/*.png', 'mIoU', 'mIoU', 1.0),
+    'mmdet': Task(generate_coco, '{split}2017/*', 'box AP', 'coco/bbox_mAP', 100.0,
+                  'annotations/instances_val2017.json'),
+}
 
 
 @dataclass
@@ -80,13 +102,30 @@ class Protocol:
     def eval_root(self) -> str:
         return self.data_root if self.split == 'report' else self.select_root
 
+    @property
+    def task(self) -> Task:
+        scope = Config.fromfile(self.student_config).get('default_scope')
+        if scope not in TASKS:
+            raise ValueError(f'student config {self.student_config!r} has default_scope '
+                             f'{scope!r}; the benchmark knows {sorted(TASKS)}')
+        return TASKS[scope]
+
 
 def ensure_data(p: Protocol) -> None:
-    """Generate the training + report set and the selection set where they are missing."""
-    if not osp.isdir(osp.join(p.data_root, 'leftImg8bit')):
-        generate_cityscapes(p.data_root, p.num_train, p.num_val, seed=p.data_seed)
-    if not osp.isdir(osp.join(p.select_root, 'leftImg8bit')):
-        generate_cityscapes(p.select_root, 0, p.num_val, seed=p.data_seed + 1)
+    """Generate the training + report set and the selection set where they are missing; an
+    existing set must hold the protocol's image counts (else ValueError naming the folder)."""
+    task = p.task
+    for root, num_train, seed, flag in ((p.data_root, p.num_train, p.data_seed, '--data-root'),
+                                        (p.select_root, 0, p.data_seed + 1, '--select-root')):
+        counts = {split: len(glob.glob(osp.join(root, task.images.format(split=split))))
+                  for split in ('train', 'val')}
+        if not any(counts.values()):
+            task.generate(root, num_train, p.num_val, seed=seed)
+        elif counts != dict(train=num_train, val=p.num_val):
+            raise ValueError(f'{flag} {root!r} holds {counts["train"]} training and '
+                             f'{counts["val"]} val images; this protocol needs {num_train} and '
+                             f'{p.num_val} (--num-train, --num-val): remove the folder to '
+                             f'regenerate it, or point {flag} elsewhere')
 
 
 def _fingerprint(*parts: str) -> str:
@@ -110,10 +149,14 @@ def _run(cmd: List[str], log: str) -> None:
         raise RuntimeError(f'step failed (exit {done.returncode}), log {log}:\n{tail}')
 
 
-def _data_options(train_root: str, eval_root: str) -> List[str]:
-    return [f'train_dataloader.dataset.data_root={train_root}',
-            f'val_dataloader.dataset.data_root={eval_root}',
-            f'test_dataloader.dataset.data_root={eval_root}']
+def _data_options(task: Task, train_root: str, eval_root: str) -> List[str]:
+    options = [f'train_dataloader.dataset.data_root={train_root}',
+               f'val_dataloader.dataset.data_root={eval_root}',
+               f'test_dataloader.dataset.data_root={eval_root}']
+    if task.ann_file:  # mmdet's CocoMetric reads its own copy of the annotation path
+        ann_file = osp.join(eval_root, task.ann_file)
+        options += [f'val_evaluator.ann_file={ann_file}', f'test_evaluator.ann_file={ann_file}']
+    return options
 
 
 def _train(config: str, work_dir: str, iters: int, options: List[str],
@@ -125,8 +168,9 @@ def _train(config: str, work_dir: str, iters: int, options: List[str],
             checkpoint = f.read().strip()
         if osp.isfile(checkpoint):
             return checkpoint
+    logged = f'default_hooks.logger.interval={min(10, iters)}'  # step_time needs a log line
     _run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
-          '--iters', str(iters), *extra, '--cfg-options', *options],
+          '--iters', str(iters), *extra, '--cfg-options', logged, *options],
          osp.join(work_dir, 'train.log'))
     with open(record) as f:
         return f.read().strip()
@@ -147,12 +191,14 @@ def step_time(work_dir: str) -> float:
     return statistics.median(t for i, t in times if i > last / 2)
 
 
-def evaluate(config: str, checkpoint: str, work_dir: str, eval_root: str) -> Dict[str, float]:
+def evaluate(task: Task, config: str, checkpoint: str, work_dir: str,
+             eval_root: str) -> Dict[str, float]:
     """tools/test.py on ``eval_root``'s val set; returns mmengine's metrics dict (cached)."""
     result = osp.join(work_dir, 'metrics.json')
     if not osp.isfile(result):
         _run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
-              '--work-dir', work_dir, '--cfg-options', *_data_options(eval_root, eval_root)],
+              '--work-dir', work_dir, '--cfg-options',
+              *_data_options(task, eval_root, eval_root)],
              osp.join(work_dir, 'test.log'))
         found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
         if not found:
@@ -185,10 +231,12 @@ def _stem(config: str) -> str:
 
 
 def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
-    """Run (or find) every step of ``p``; returns ``dict(protocol, teacher, runs)`` where each
-    run is ``dict(method, config, seed, mIoU, aAcc, step_time, checkpoint)``."""
+    """Run (or find) every step of ``p``; returns ``dict(protocol, metric, teacher, runs)`` where
+    each run is ``dict(method, config, options, seed, <metric>, metrics, step_time,
+    checkpoint)``."""
+    task = p.task
     ensure_data(p)
-    train_data = _data_options(p.data_root, p.data_root)
+    train_data = _data_options(task, p.data_root, p.data_root)
     no_val = [f'train_cfg.val_begin={NO_VAL}']
 
     key = _fingerprint(_resolved(p.teacher_config), str(p.teacher_iters), str(p.teacher_seed),
@@ -199,7 +247,7 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
     log(f'teacher: {teacher_dir}')
     teacher_ckpt = _train(p.teacher_config, teacher_dir, p.teacher_iters,
                           train_data + no_val + [f'randomness.seed={p.teacher_seed}'])
-    teacher_metrics = evaluate(p.teacher_config, teacher_ckpt,
+    teacher_metrics = evaluate(task, p.teacher_config, teacher_ckpt,
                                osp.join(teacher_dir, f'test_{p.split}'), p.eval_root)
 
     arms = {STUDENT: (p.student_config, []), **p.methods}
@@ -214,19 +262,19 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
                 options.append(f'model.teacher_ckpt={teacher_ckpt}')
             key = _fingerprint(_resolved(config), init, *options)
             folder = re.sub(r'[^\w.-]+', '_', name)
-            work_dir = osp.join(p.work_dir, 'runs', f'{folder}_{p.student_iters}it_seed{seed}_{key}')
+            work_dir = osp.join(p.work_dir, 'runs',
+                                f'{folder}_{p.student_iters}it_seed{seed}_{key}')
             log(f'{name}, seed {seed}: {work_dir}')
             checkpoint = _train(config, work_dir, p.student_iters, options,
                                 ['--student-init', init])
-            metrics = evaluate(p.student_config, checkpoint,
+            metrics = evaluate(task, p.student_config, checkpoint,
                                osp.join(work_dir, f'test_{p.split}'), p.eval_root)
-            runs.append(dict(method=name, config=config, options=variant, seed=seed,
-                             mIoU=metrics['mIoU'],
-                             aAcc=metrics['aAcc'], step_time=step_time(work_dir),
-                             checkpoint=checkpoint))
-    teacher = dict(config=p.teacher_config, seed=p.teacher_seed, iters=p.teacher_iters,
-                   mIoU=teacher_metrics['mIoU'], aAcc=teacher_metrics['aAcc'],
-                   step_time=step_time(teacher_dir), checkpoint=teacher_ckpt)
+            runs.append({'method': name, 'config': config, 'options': variant, 'seed': seed,
+                         task.metric: metrics[task.key] * task.scale, 'metrics': metrics,
+                         'step_time': step_time(work_dir), 'checkpoint': checkpoint})
+    teacher = {'config': p.teacher_config, 'seed': p.teacher_seed, 'iters': p.teacher_iters,
+               task.metric: teacher_metrics[task.key] * task.scale, 'metrics': teacher_metrics,
+               'step_time': step_time(teacher_dir), 'checkpoint': teacher_ckpt}
     return dict(protocol={k: (list(v) if isinstance(v, tuple) else v)
                           for k, v in vars(p).items()},
-                teacher=teacher, runs=runs)
+                metric=task.metric, teacher=teacher, runs=runs)

@@ -48,12 +48,27 @@ def test_gain_must_also_beat_the_paired_spread():
 def test_one_seed_gives_no_sd_and_no_verdict():
     rows = summarise(_runs({'student': [40.0], 'tat': [45.0]}, {'student': 1.0, 'tat': 2.0}))
     assert rows[1]['sd'] is None and rows[1]['exceeds_2sd'] is None
-    assert '(1 seed)' in format_table(rows)
+    table = format_table(rows)
+    assert '| tat | 1 | 45.00 (1 seed) | n/a (1 seed) | — |' in table and '+5' not in table
 
 
 def test_a_missing_baseline_is_an_error():
     with pytest.raises(ValueError, match="no 'student' runs"):
         summarise(_runs({'tat': [1.0, 2.0]}, {'tat': 1.0}))
+    with pytest.raises(ValueError, match=r"tat has seeds \[2\] that 'student' lacks"):
+        summarise(_runs({'student': [1.0, 2.0], 'tat': [1.0, 2.0, 3.0]},
+                        {'student': 1.0, 'tat': 1.0}))
+
+
+def test_gain_pairs_seeds_and_step_time_is_the_median():
+    runs = _runs({'student': [40.0, 50.0, 45.0], 'tat': [41.0, 51.0]},
+                 {'student': 1.0, 'tat': 2.0})
+    runs[3]['step_time'] = 9.0  # one tat run slowed down by a neighbour
+    row = summarise(runs + [dict(method='tat', seed=2, mIoU=46.0, step_time=2.0)])[1]
+    assert row['gain'] == pytest.approx(1.0) and row['time_ratio'] == pytest.approx(2.0)
+    # tat on seeds 0 and 1 only: compared with the student on those two seeds (diffs 1 and 2)
+    runs[4]['mIoU'] = 52.0
+    assert summarise(runs)[1]['gain'] == pytest.approx(1.5)
 
 
 def test_table_chart_and_json(tmp_path):

@@ -1,0 +1,59 @@
+"""DistillWarmupHook: linear ramp of the distillation weights, following runner.iter."""
+from types import SimpleNamespace
+
+import pytest
+from torch import nn
+
+from kdseg.engine.hooks import DistillWarmupHook
+
+
+class Weighted(nn.Module):
+
+    def __init__(self, loss_weight: float) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+
+def _runner(**weights):
+    model = nn.Module()
+    model.distiller = nn.Module()
+    model.distiller.distill_losses = nn.ModuleDict(
+        {name: Weighted(w) for name, w in weights.items()})
+    return SimpleNamespace(model=model, iter=0)
+
+
+def _weights(runner):
+    return {n: m.loss_weight for n, m in runner.model.distiller.distill_losses.items()}
+
+
+def test_weights_ramp_linearly_then_stay_and_follow_a_resumed_iteration():
+    runner = _runner(a=2.0, b=0.5)
+    hook = DistillWarmupHook(4)
+    hook.before_train(runner)
+    seen = []
+    for it in range(6):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        seen.append(_weights(runner))
+    assert [s['a'] for s in seen] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
+    assert [s['b'] for s in seen] == pytest.approx([0.125, 0.25, 0.375, 0.5, 0.5, 0.5])
+    resumed = _runner(a=2.0, b=0.5)  # a fresh process resumed at iteration 2
+    hook = DistillWarmupHook(4)
+    hook.before_train(resumed)
+    resumed.iter = 2
+    hook.before_train_iter(resumed, 0)
+    assert _weights(resumed) == pytest.approx(seen[2])
+
+
+def test_only_the_named_losses_and_clear_errors():
+    runner = _runner(a=2.0, b=0.5)
+    hook = DistillWarmupHook(2, losses=['a'])
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    assert _weights(runner) == {'a': 1.0, 'b': 0.5}
+    with pytest.raises(ValueError, match='distill_losses.c does not exist'):
+        DistillWarmupHook(2, losses=['c']).before_train(_runner(a=1.0))
+    with pytest.raises(ValueError, match='needs a distiller'):
+        DistillWarmupHook(2).before_train(SimpleNamespace(model=nn.Linear(1, 1), iter=0))
+    with pytest.raises(ValueError, match='warmup_iters'):
+        DistillWarmupHook(0)
