@@ -1,7 +1,7 @@
 """Does distillation make the student better? Paired arms, several seeds, mean ± sd.
 
     python tools/benchmark_kd_gain.py [--method "NAME=CONFIG [KEY=VALUE ...]" ...] [--seeds 0 1 2]
-        [--teacher-iters 1200] [--student-iters 1200] [--split report|select]
+        [--teacher-iters 3000] [--student-iters 1200] [--split report|select]
         [--work-dir work_dirs/kd_gain] [--cfg-options key=value ...]
 
 Trains the teacher once (cached by config, budget, seed and data), then for every seed the
@@ -31,7 +31,7 @@ CONFIGS = osp.join(ROOT, 'configs')
 DEFAULT_METHODS = {
     'CWD-logits': 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
     'PKD-C5': 'pkd/demo/pkd_pspnet_r50-narrow_r18-narrow_synthcity.py',
-    'TaT': 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py',
+    'TaT': 'tat/demo/tat_decoder_pspnet_r50-narrow_r18-narrow_synthcity.py',  # the flagship's twin
 }
 
 
@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'default: the CWD, PKD and TaT demo configs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--teacher-seed', type=int, default=0)
-    parser.add_argument('--teacher-iters', type=int, default=1200)
+    parser.add_argument('--teacher-iters', type=int, default=3000)
     parser.add_argument('--student-iters', type=int, default=1200)
     parser.add_argument('--split', choices=('report', 'select'), default='report',
                         help='val set of the numbers: report (default) or select (for tuning)')

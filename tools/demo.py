@@ -27,9 +27,11 @@ from benchmark_kd_gain import CONFIGS, main as benchmark  # noqa: E402
 
 # data/synthetic_cityscapes is where configs/demo_models/ and configs/<method>/demo/ look
 DEMO = ['--seeds', '0', '1', '--teacher-iters', '3000', '--student-iters', '1200',
-        '--data-root', 'data/synthetic_cityscapes', '--work-dir', 'work_dirs/demo', '--title', 'make demo: PSPNet R50 -> R18, synthetic',
+        '--data-root', 'data/synthetic_cityscapes', '--work-dir', 'work_dirs/demo',
+        '--title', 'make demo: PSPNet R50 -> R18, synthetic',
         '--method',
-        'TaT=' + osp.join(CONFIGS, 'tat', 'demo', 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py')]
+        'TaT=' + osp.join(CONFIGS, 'tat', 'demo',
+                          'tat_decoder_pspnet_r50-narrow_r18-narrow_synthcity.py')]
 
 
 def main(argv=None) -> dict:

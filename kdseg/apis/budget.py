@@ -43,7 +43,8 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
       ``iters`` (so the run validates and saves at least at its end);
     * every iteration-based scheduler in ``param_scheduler`` keeps its place in the run: its
       ``begin``, ``end``, ``milestones`` and ``T_max`` are scaled by ``iters / old max_iters``; a
-      warm-up keeps at least one iteration, and every scheduler ends after it begins.
+      warm-up keeps at least one iteration, and every scheduler ends after it begins;
+    * a ``DistillWarmupHook`` in ``custom_hooks`` scales its ``warmup_iters`` the same way.
 
     Raises ValueError for an epoch-based config (the key to change there is
     ``train_cfg.max_epochs``) or a non-positive ``iters``.
@@ -67,4 +68,7 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
     schedulers = cfg.get('param_scheduler') or []
     for scheduler in [schedulers] if isinstance(schedulers, dict) else schedulers:
         _scale_scheduler(scheduler, old, iters)
+    for hook in cfg.get('custom_hooks') or []:  # the distillation warm-up is a schedule too
+        if hook.get('type') == 'DistillWarmupHook' and 'warmup_iters' in hook:
+            hook['warmup_iters'] = _scaled(hook['warmup_iters'], old, iters)
     return cfg

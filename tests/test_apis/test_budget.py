@@ -71,6 +71,16 @@ def test_milestones_scale_and_epoch_schedulers_stay():
     assert cfg.param_scheduler[1].end == 3
 
 
+def test_distillation_warm_up_moves_with_the_budget():
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=400),
+                      custom_hooks=[dict(type='DistillWarmupHook', warmup_iters=50),
+                                    dict(type='NaNGuardHook', interval=7)]))
+    set_iteration_budget(cfg, 1200)
+    assert cfg.custom_hooks[0].warmup_iters == 150 and cfg.custom_hooks[1].interval == 7
+    set_iteration_budget(cfg, 2)
+    assert cfg.custom_hooks[0].warmup_iters == 1
+
+
 def test_epoch_based_config_is_refused_naming_the_key():
     cfg = Config(dict(train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=24)))
     with pytest.raises(ValueError, match='max_epochs'):

@@ -1,21 +1,26 @@
-# TaT on the decoder feature, as TaT-seg places it: the last feature before the classifier. In
-# PSPNet that is the decode head's `bottleneck` output (the 3x3 conv after pyramid pooling, then
-# dropout and conv_seg): 32 channels in the demo student, 64 in the teacher, the same 8x16 map
-# as C5 on a 64x128 crop, so the patch and anchor geometry of the C5 demo config carries over.
-# Compared with the C5 config on the selection split in configs/tat/README.md.
+# TaT on the decoder feature of the demo PSPNet R50-narrow teacher into the R18-narrow student:
+# the CPU-sized twin of configs/pspnet_r18_tat.py
+# (= ../tat_decoder_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py), whose
+# recorders, mappings, weight and warm-up it takes. `make demo` and tools/benchmark_kd_gain.py run
+# it. The decode head's `bottleneck` output has 32 channels in the student and 64 in the teacher,
+# on the same 8x16 map as C5, so the patch and anchor geometry is the C5 twin's (./tat_pspnet_*).
 _base_ = ['./tat_pspnet_r50-narrow_r18-narrow_synthcity.py']
 
-decoder = dict(type='ModuleOutputs', source='decode_head.bottleneck')
+from mmengine import Config  # mmengine allows exactly this import in a config file
+
+real = Config.fromfile(
+    '{{ fileDirname }}/../tat_decoder_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py')
+distiller = real.model.distiller
 model = dict(
     distiller=dict(
-        student_recorders=dict(_delete_=True, decoder=decoder),
-        teacher_recorders=dict(_delete_=True, decoder=decoder),
+        student_recorders=dict(_delete_=True, **distiller.student_recorders),
+        teacher_recorders=dict(_delete_=True, **distiller.teacher_recorders),
         distill_losses=dict(
             loss_tat=dict(
                 student_channels=_base_.model.architecture.decode_head.channels,
-                teacher_channels=_base_.model.teacher.decode_head.channels)),
-        loss_forward_mappings=dict(
-            _delete_=True,
-            loss_tat=dict(
-                student=dict(from_student=True, recorder='decoder'),
-                teacher=dict(from_student=False, recorder='decoder')))))
+                teacher_channels=_base_.model.teacher.decode_head.channels,
+                loss_weight=distiller.distill_losses.loss_tat.loss_weight)),
+        loss_forward_mappings=dict(_delete_=True, **distiller.loss_forward_mappings)))
+# the real config's 1/8 of the schedule: 50 of this config's 400 iterations, 150 of the demo's 1200
+custom_hooks = [dict(real.custom_hooks[0], warmup_iters=_base_.max_iters // 8)]
+del Config, real, distiller
