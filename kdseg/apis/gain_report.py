@@ -13,6 +13,7 @@ import json
 import os
 import os.path as osp
 import statistics
+import textwrap
 from typing import Dict, List, Optional, Sequence
 
 __all__ = ['format_table', 'plot_gains', 'summarise', 'write_report']
@@ -100,7 +101,7 @@ def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(rows), 4.0), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.6 + 1.3 * len(rows)), 4.0), dpi=120)
     xs = range(len(rows))
     ax.bar(xs, [r['mean'] for r in rows], yerr=[r['sd'] or 0.0 for r in rows], capsize=6,
            color=['#9e9e9e'] + ['#3f7fbf'] * (len(rows) - 1), alpha=0.85)
@@ -114,7 +115,7 @@ def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
     ax.set_xticks(list(xs))
     ax.set_xticklabels([r['method'] for r in rows], rotation=15)
     ax.set_ylabel(f'{metric} (mean ± sd over seeds)')
-    ax.set_title(title or f'{metric}: student alone vs distilled')
+    ax.set_title(textwrap.fill(title or f'{metric}: student alone vs distilled', 60), fontsize=9)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path)
