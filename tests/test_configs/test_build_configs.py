@@ -58,7 +58,7 @@ DEMO_TWINS = [f for f in ALL_CONFIGS if osp.basename(osp.dirname(f)) == 'demo'
 DEMO_CONFIGS = DEMO_MODELS + DEMO_TWINS
 # One folder per method; each must keep real-scale configs and CPU-sized demo twins. Named here,
 # not globbed, so that a method whose folder or configs vanish fails the collection test.
-METHODS = ('tat', 'cwd', 'pkd')
+METHODS = ('tat', 'cwt', 'cwd', 'pkd')
 
 
 def _ids(files: List[str]) -> List[str]:
@@ -168,6 +168,16 @@ def test_config_builds_its_model(path):
                      'seg_pad_val', 'pad_mask', 'pad_seg', '_channel_conversion'):
             assert getattr(ours, attr, None) == getattr(student, attr, None), attr
         assert torch.equal(ours.mean, student.mean) and torch.equal(ours.std, student.std)
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
+def test_every_l2_loss_states_normalize(path):
+    """mmrazor's L2Loss scales each sample's features to unit norm unless told otherwise (its
+    default normalize=True), so a config meaning the plain L2 distance (CWT's) would train another
+    loss without a word. Every L2Loss a config names must say which one it means."""
+    for key, node in _walk(_parse(path).model):
+        if str(node.get('type')).split('.')[-1] == 'L2Loss':
+            assert 'normalize' in node, f'{key}: state normalize=False (plain L2) or True'
 
 
 def _method_folders() -> List[str]:

@@ -4,6 +4,7 @@ import torch
 from mmrazor.registry import MODELS
 
 import kdseg  # noqa: F401  (registers the components)
+from kdseg.models.connectors import ChannelMLPConnector
 from kdseg.models.losses.tat import TaTLoss
 
 from .test_losses.test_tat.naive import make_inputs
@@ -19,3 +20,10 @@ def test_registry_builds_tat_loss():
     assert 'num_groups=4' in repr(loss) and "bn_stats='sample'" in repr(loss)
     student, teacher = make_inputs(dtype=torch.float32)
     assert torch.isfinite(loss(student, teacher))
+
+
+def test_registry_builds_channel_mlp_connector():
+    connector = MODELS.build(dict(type='ChannelMLPConnector', _scope_='mmrazor',
+                                  student_channels=6, teacher_channels=8, norm=True))
+    assert isinstance(connector, ChannelMLPConnector)
+    assert connector(torch.randn(2, 6, 4, 5)).shape == (2, 8, 4, 5)

@@ -1,3 +1,4 @@
+from .review import ReviewKDLoss
 from .tat import TaTLoss
 
-__all__ = ['TaTLoss']
+__all__ = ['ReviewKDLoss', 'TaTLoss']

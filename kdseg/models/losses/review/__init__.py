@@ -1,0 +1,32 @@
+"""KR: knowledge distillation via knowledge review, ABF residual fusion plus HCL.
+
+Chen et al., "Distilling Knowledge via Knowledge Review", CVPR 2021,
+`arXiv 2104.09044 <https://arxiv.org/abs/2104.09044>`_; the reference is the authors' code
+(dvlab-research/ReviewKD: ``ABF``, ``hcl``). The exact semantics are in the design notes
+(METHODS.md, section 3).
+
+The maths. The student's levels are reviewed deepest first: each level's feature goes through a
+1×1 conv + BN to the review width, is fused with the deeper level's fused map (nearest-upsampled
+to the exact size) by two independent sigmoid gates computed from their concatenation, and a
+3×3 conv + BN maps the fused map to the teacher's channels. HCL compares that output with the
+teacher feature on the full map and after 4×4, 2×2, 1×1 average pooling (weights 1/2, 1/4, 1/8
+of the sizes used, normalised by their sum); the loss is λ times the sum over levels.
+
+Files:
+
+* :mod:`.loss` - :class:`ReviewKDLoss`, the ``nn.Module`` a config names
+  (``type='ReviewKDLoss'``): the levels, their ABFs, validation, the sum over levels.
+* :mod:`.abf` - :class:`.abf.ABF` (one level's parameters and init) and
+  :class:`.abf.ABFFunction`, the level's fusion and HCL as one autograd node with a written-out
+  backward that keeps three maps per level.
+* :mod:`.hcl` - HCL's pooling schedule (the reference's skip rule) and its value and gradient,
+  with the three poolings as one pair of matmuls.
+* :mod:`.batch_norm` - BatchNorm2d's statistics, running-statistics update and backward.
+* :mod:`.reductions` - per-channel and per-pixel dot products without full-size temporaries.
+
+Everything here is plain torch: ``from kdseg.models.losses.review import ReviewKDLoss`` works
+without mmcv, mmengine or mmrazor; :mod:`kdseg.models` registers it in mmrazor's ``MODELS``.
+"""
+from .loss import ReviewKDLoss
+
+__all__ = ['ReviewKDLoss']
