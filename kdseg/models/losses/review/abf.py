@@ -14,7 +14,9 @@ C_s → mid → C_t, student feature F (B, C_s, H, W)::
 :class:`ABFFunction` computes one level's HCL(out, T) and ``fused`` with a written-out backward,
 so that it keeps only three maps per level for the backward pass: the BN₁ input, ``fused`` (also
 the shallower level's input) and the BN₂ input; x, y, out and D = out − T are recomputed, and the
-two maps it holds as ctx attributes are freed as soon as the backward is done with them. The gate
+two maps it holds as ctx attributes are freed as soon as the backward is done with them (on FPN
+P2 of a 2×800×1216 batch that keeps one 119 MiB map out of the peak, which is the 3×3 conv's
+backward). Hence one backward per forward: ``retain_graph=True`` and a second backward raise. The gate
 logits of y are computed at the deeper level's resolution (a 1×1 conv commutes with nearest
 upsampling) and the gradient of y is reduced there by the adjoint of the upsampling.
 """
@@ -99,6 +101,11 @@ class ABFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor, grad_fused_out: Optional[Tensor]):
+        if not hasattr(ctx, 'bn2_in'):
+            raise RuntimeError(
+                'ReviewKDLoss frees its intermediate maps during the backward pass to save memory, '
+                'so a second backward through the same graph (retain_graph=True) is not '
+                'supported: compute the loss again')
         student, upper, teacher, fused, w1, g1, b1, wa, w2, g2, b2 = ctx.saved_tensors
         (stats1, stats2), training = ctx.stats, ctx.training
         size = tuple(student.shape[-2:])
