@@ -1,6 +1,6 @@
-"""Benchmark kdseg's TaTLoss against a naive per-sample formulation of the same maths.
+"""Benchmark kdseg's losses against straightforward formulations of the same maths.
 
-Cases (METHODS.md 1.4 / 1.5):
+TaT cases (METHODS.md 1.4 / 1.5), against the reference's per-sample code path:
   a  TaT-seg VOC setting: 2×256×129×129 student and teacher, 16×16 patches, 64 groups, 32×32
      anchors, reference mode.
   b  PSPNet R18 → R101 C5 at 512×1024: student 2×512×64×128 → teacher 2×2048×64×128, the geometry
@@ -17,6 +17,15 @@ Cases (METHODS.md 1.4 / 1.5):
      attention, mse_loss).
   e  as d at case b's full map, 2×512×64×128 → 2×2048×64×128 (N = 8192): about a minute per
      step on 2 cores, so not in the default set.
+CWT and KR cases (METHODS.md 2 / 3):
+  cwt  PSPNet C5: ChannelMLPConnector (hidden = C_t) + mmrazor's L2Loss(normalize=False), student
+       2×512×64×128 → teacher 2×2048×64×128, against the plain formulation (conv, ReLU, conv,
+       ((out − T)²).sum() / B); floor: the two 1×1 conv matmuls, forward + backward.
+  review  ReviewKDLoss on FPN P2-P6 of a 2×3×800×1216 batch (256 channels, mid 256, strides
+       4-64), against the authors' formulation (conv + BatchNorm, interpolate, concatenation, gate
+       conv + sigmoid, ``F.mse_loss`` and ``F.adaptive_avg_pool2d`` per pooled size); floor: the
+       1×1, gate and 3×3 conv matmuls of every level, forward + backward. The note also gives the
+       float32 loss against the same loss in float64.
 
 Time: median over --reps forward+backward steps after one warm-up step, kdseg and naive steps
 interleaved so that machine load affects both alike. Peak extra memory: during one step, the
@@ -27,11 +36,12 @@ counted, gradients created by the step are.
 The header line records the host (CPU model, logical CPUs) and the load average at the start;
 each case's rows end with the load average after it.
 
-Usage: python tools/benchmark_losses.py [--cases a,b,c,d] [--reps 3] [--threads 2]
-Needs torch alone: the TaT loss is imported from this checkout the torch-only way (with the
-OpenMMLab stack installed, `import kdseg` still loads it, but nothing here needs it).
+Usage: python tools/benchmark_losses.py [--cases a,b,c,d,cwt,review] [--reps 3] [--threads 2]
+The losses are imported from this checkout the torch-only way; only case cwt needs mmrazor (its
+L2Loss is the CWT loss kdseg's configs use).
 """
 import argparse
+import copy
 import math
 import os
 import platform
@@ -49,6 +59,8 @@ from torch.profiler import ProfilerActivity, profile
 
 # the checkout's kdseg, imported the torch-only way: no mmcv / mmengine / mmrazor needed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kdseg.models.connectors import ChannelMLPConnector  # noqa: E402
+from kdseg.models.losses.review import ReviewKDLoss  # noqa: E402
 from kdseg.models.losses.tat import TaTLoss  # noqa: E402
 from kdseg.models.losses.tat.tiling import tile_grid  # noqa: E402
 
@@ -157,6 +169,57 @@ def naive_plain(loss: TaTLoss, student: Tensor, teacher: Tensor) -> Tensor:
     return loss.loss_weight * total / student.shape[0]
 
 
+def naive_cwt(connector: ChannelMLPConnector, student: Tensor, teacher: Tensor) -> Tensor:
+    """CWT written plainly with the connector's parameters: conv, ReLU (a new map), conv, then
+    the squared error summed and divided by the batch size."""
+    hidden = F.relu(F.conv2d(student, connector.w1.weight, connector.w1.bias))
+    out = F.conv2d(hidden, connector.w2.weight, connector.w2.bias)
+    return ((out - teacher) ** 2).sum() / student.shape[0]
+
+
+def naive_review(loss: ReviewKDLoss, student: Sequence[Tensor], teacher: Sequence[Tensor]
+                 ) -> Tensor:
+    """Knowledge review as the authors' ABF and ``hcl`` compute it, with ``loss``'s parameters."""
+    outs, fused = [], None
+    for i in reversed(range(len(student))):
+        abf = loss.abfs[i]
+
+        def bn(x: Tensor, module) -> Tensor:
+            return F.batch_norm(x, module.running_mean, module.running_var, module.weight,
+                                module.bias, True, module.momentum, module.eps)
+
+        x = bn(F.conv2d(student[i], abf.conv1.weight), abf.bn1)
+        if fused is not None:
+            y = F.interpolate(fused, size=x.shape[-2:], mode='nearest')
+            gate = torch.sigmoid(F.conv2d(torch.cat([x, y], 1), abf.gate.weight, abf.gate.bias))
+            x = x * gate[:, :1] + y * gate[:, 1:]
+        fused = x
+        outs.insert(0, bn(F.conv2d(x, abf.conv2.weight, padding=1), abf.bn2))
+    total = 0
+    for out, t in zip(outs, teacher):
+        level, weight, norm = F.mse_loss(out, t), 1.0, 1.0
+        for k in (4, 2, 1):
+            if k < out.shape[2]:
+                weight /= 2
+                level = level + weight * F.mse_loss(F.adaptive_avg_pool2d(out, k),
+                                                    F.adaptive_avg_pool2d(t, k))
+                norm += weight
+        total = total + level / norm
+    return loss.loss_weight * total
+
+
+def conv_floor(convs: Sequence[Tuple[Tensor, Tensor, int]]) -> Step:
+    """Forward + backward of ``F.conv2d(x, w, padding=p)`` for each (x, w, p), with a random
+    upstream gradient: the matmul work of the formulation, and nothing else."""
+    upstream = [torch.randn(x.shape[0], w.shape[0], *x.shape[2:]) for x, w, _ in convs]
+
+    def step() -> Tensor:
+        outs = [F.conv2d(x, w, padding=p) for x, w, p in convs]
+        torch.autograd.backward(outs, upstream)
+        return outs[0].detach()[0, 0, 0, 0]
+    return step
+
+
 # --------------------------------------------------------------------------------------------
 def host() -> str:
     """CPU model and logical CPUs of this machine."""
@@ -224,7 +287,7 @@ def fwd_bwd(fn: Callable[[], Tensor]) -> Step:
 
 
 def build_case(case: str):
-    """(description, kdseg step, naive step, grad tensors, extra steps) for one case."""
+    """(module, kdseg step, naive step, grad tensors, extra steps, note) for one case."""
     torch.manual_seed(0)
     if case in ('a', 'b'):
         if case == 'a':
@@ -251,7 +314,7 @@ def build_case(case: str):
 
             extra['embedding matmuls (floor)'] = floor
         return (loss, fwd_bwd(lambda: loss(student, teacher)),
-                fwd_bwd(lambda: naive_tat(loss, student, teacher)), params, extra)
+                fwd_bwd(lambda: naive_tat(loss, student, teacher)), params, extra, '')
 
     if case in ('d', 'e'):
         cs, ct, h, w = 512, 2048, *((32, 64) if case == 'd' else (64, 128))
@@ -260,7 +323,44 @@ def build_case(case: str):
         teacher = torch.randn(2, ct, h, w)
         return (loss, fwd_bwd(lambda: loss(student, teacher)),
                 fwd_bwd(lambda: naive_plain(loss, student, teacher)), [student, *loss.parameters()],
-                {})
+                {}, '')
+
+    if case == 'cwt':
+        from mmrazor.models.losses import L2Loss
+        cs, ct, h, w = 512, 2048, 64, 128
+        connector, l2 = ChannelMLPConnector(cs, ct), L2Loss(normalize=False)
+        student = torch.randn(2, cs, h, w, requires_grad=True)
+        teacher = torch.randn(2, ct, h, w)
+        hidden = torch.randn(2, ct, h, w, requires_grad=True)
+        weights = [connector.w1.weight, connector.w2.weight]
+        return (connector, fwd_bwd(lambda: l2(connector(student), teacher)),
+                fwd_bwd(lambda: naive_cwt(connector, student, teacher)),
+                [student, hidden, *connector.parameters()],
+                {'conv matmuls (floor)': conv_floor([(student, weights[0], 0),
+                                                     (hidden, weights[1], 0)])}, '')
+
+    if case == 'review':
+        shapes = [(math.ceil(800 / s), math.ceil(1216 / s)) for s in (4, 8, 16, 32, 64)]
+        loss = ReviewKDLoss([256] * 5, [256] * 5, mid_channels=256)
+        student = [torch.randn(2, 256, *s, requires_grad=True) for s in shapes]
+        teacher = [torch.randn(2, 256, *s) for s in shapes]
+        convs = []  # per level: the 1×1 conv of the student feature, the 3×3 and the gate conv
+        for abf, x in zip(loss.abfs, student):
+            mid = torch.randn(2, 256, *x.shape[2:], requires_grad=True)
+            convs += [(x, abf.conv1.weight, 0), (mid, abf.conv2.weight, 1)]
+            if abf.gate is not None:
+                cat = torch.randn(2, 512, *x.shape[2:], requires_grad=True)
+                convs.append((cat, abf.gate.weight, 0))
+        loss64 = copy.deepcopy(loss).double()
+        with torch.no_grad():  # the same BatchNorm state for both
+            v32 = copy.deepcopy(loss)(student, teacher).double()
+            v64 = loss64([x.double() for x in student], [t.double() for t in teacher])
+        note = f'float32 vs float64 {abs(v32 - v64).item() / abs(v64).item():.1e} relative'
+        del loss64
+        return (loss, fwd_bwd(lambda: loss(student, teacher)),
+                fwd_bwd(lambda: naive_review(loss, student, teacher)),
+                [x for x, _, _ in convs] + list(loss.parameters()),
+                {'conv matmuls (floor)': conv_floor(convs)}, note)
 
     # case c: one TaTLoss per FPN level
     batch_shape, image_w = (800, 1216), 1067
@@ -275,11 +375,11 @@ def build_case(case: str):
                        torch.randn(2, 256, h, w), valid))
     params = [t for loss, s, _, _ in levels for t in (s, *loss.parameters())]
     return (levels, fwd_bwd(lambda: sum(l(s, t, valid_mask=m) for l, s, t, m in levels)),
-            fwd_bwd(lambda: sum(naive_tat(l, s, t, m) for l, s, t, m in levels)), params, {})
+            fwd_bwd(lambda: sum(naive_tat(l, s, t, m) for l, s, t, m in levels)), params, {}, '')
 
 
 def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
-    _, kdseg_step, naive_step, grads, extra = build_case(case)
+    _, kdseg_step, naive_step, grads, extra, note = build_case(case)
     steps = {'kdseg': kdseg_step, 'naive': naive_step, **extra}
     times = time_steps(steps, grads, reps)
     rows, values = [], {}
@@ -290,14 +390,15 @@ def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
     _zero_grads(grads)
     ours, naive = values['kdseg'], values['naive']
     diff = (ours - naive).abs().item()
-    rows[0] = rows[0][:3] + (f'loss {ours.item():.5g}, |Δ| vs naive {diff:.1e}',)
+    rows[0] = rows[0][:3] + ('; '.join(filter(None, [
+        f'loss {ours.item():.5g}, |Δ| vs naive {diff:.1e}', note])),)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--cases', default='a,b,c,d',
-                        help='comma-separated subset of a,b,c,d,e')
+    parser.add_argument('--cases', default='a,b,c,d,cwt,review',
+                        help='comma-separated subset of a,b,c,d,e,cwt,review')
     parser.add_argument('--reps', type=int, default=3, help='timed steps per variant')
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
     args = parser.parse_args()
@@ -312,10 +413,10 @@ def main() -> None:
         for name, seconds, mib, note in rows:
             print(f'| {case} | {name} | {seconds:.3f} | {seconds / naive_time:.2f}× | {mib:.0f} '
                   f'| {mib / naive_mem:.2f}× | {note} |', flush=True)
-        if case.strip() == 'b':
-            floor = rows[2][1]
-            print(f'| b | kdseg / floor | {rows[0][1] / floor:.2f}× of the embedding matmuls '
-                  '| | | | |')
+        for name, seconds, _, _ in rows[2:]:
+            if name.endswith('(floor)'):
+                print(f'| {case} | kdseg / floor | {rows[0][1] / seconds:.2f}× of the '
+                      f'{name[:-len(" (floor)")]} | | | | |')
         print(f'| {case} | load average after | {load()} | | | | |', flush=True)
 
 

@@ -58,7 +58,7 @@ DEMO_TWINS = [f for f in ALL_CONFIGS if osp.basename(osp.dirname(f)) == 'demo'
 DEMO_CONFIGS = DEMO_MODELS + DEMO_TWINS
 # One folder per method; each must keep real-scale configs and CPU-sized demo twins. Named here,
 # not globbed, so that a method whose folder or configs vanish fails the collection test.
-METHODS = ('tat', 'cwt', 'cwd', 'pkd')
+METHODS = ('tat', 'cwt', 'review', 'cwd', 'pkd')
 
 
 def _ids(files: List[str]) -> List[str]:
