@@ -37,6 +37,7 @@ The header line records the host (CPU model, logical CPUs) and the load average 
 each case's rows end with the load average after it.
 
 Usage: python tools/benchmark_losses.py [--cases a,b,c,d,cwt,review] [--reps 3] [--threads 2]
+    [--device cpu|cuda]
 The losses are imported from this checkout the torch-only way; only case cwt needs mmrazor (its
 L2Loss is the CWT loss kdseg's configs use).
 """
@@ -241,7 +242,15 @@ def load() -> str:
 
 
 def peak_extra_bytes(step: Step) -> Tuple[int, Tensor]:
-    """Peak of (bytes allocated − bytes freed) during one call of ``step``, and its value."""
+    """Peak of (bytes allocated − bytes freed) during one call of ``step``, and its value; on a
+    CUDA default device, the allocator's peak above what was allocated before the call."""
+    if torch.get_default_device().type == 'cuda':
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        value = step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before, value
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         value = step()
     events = []
@@ -273,6 +282,8 @@ def time_steps(steps: Dict[str, Step], grads: Sequence[Tensor], reps: int) -> Di
             _zero_grads(grads)
             start = time.perf_counter()
             step()
+            if torch.get_default_device().type == 'cuda':
+                torch.cuda.synchronize()
             if rep:
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
@@ -401,9 +412,15 @@ def main() -> None:
                         help='comma-separated subset of a,b,c,d,e,cwt,review')
     parser.add_argument('--reps', type=int, default=3, help='timed steps per variant')
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
+    parser.add_argument('--device', default='cpu',
+                        help='where the tensors live, e.g. cuda (memory: the CUDA allocator peak)')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f'host {host()}; torch {torch.__version__}, {torch.get_num_threads()} threads, '
+    torch.set_default_device(args.device)
+    where = host()
+    if torch.get_default_device().type == 'cuda':
+        where += f'; device {torch.cuda.get_device_name()}'
+    print(f'host {where}; torch {torch.__version__}, {torch.get_num_threads()} threads, '
           f'median of {args.reps}; load average (1/5/15 min) {load()} at the start')
     print('| case | variant | fwd+bwd (s) | vs naive | peak extra (MiB) | vs naive | note |')
     print('|---|---|---|---|---|---|---|')

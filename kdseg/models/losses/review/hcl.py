@@ -44,13 +44,12 @@ def pooling_matrix(size: int, sizes: List[int], like: Tensor) -> Tensor:
     Row i of block k averages the input indices [⌊i·size/k⌋, ⌈(i+1)·size/k⌉), the windows of
     ``F.adaptive_avg_pool2d``.
     """
-    rows = []
+    windows = [((i * size) // k, -((-(i + 1) * size) // k)) for k in sizes for i in range(k)]
+    if not windows:
+        return like.new_zeros(0, size)
+    start, end = torch.tensor(windows, device=like.device).T[:, :, None]
     index = torch.arange(size, device=like.device)
-    for k in sizes:
-        for i in range(k):
-            start, end = (i * size) // k, -((-(i + 1) * size) // k)
-            rows.append(((index >= start) & (index < end)).to(like.dtype) / (end - start))
-    return torch.stack(rows) if rows else like.new_zeros(0, size)
+    return ((index >= start) & (index < end)).to(like.dtype) / (end - start).to(like.dtype)
 
 
 def _blocks(sizes: List[int]) -> List[slice]:

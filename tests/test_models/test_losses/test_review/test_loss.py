@@ -3,10 +3,11 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kdseg.models.losses.review import ReviewKDLoss
-from kdseg.models.losses.review.hcl import pool_weights
+from kdseg.models.losses.review.hcl import pool_weights, pooling_matrix
 
 from .reference import review_kd
 
@@ -15,21 +16,23 @@ from .reference import review_kd
 SIZES = [(13, 19), (7, 10), (7, 10), (3, 5), (2, 3)]
 STUDENT = [6, 8, 8, 10, 12]
 TEACHER = [5, 9, 7, 11, 4]
+# CUDA too where there is one (the written-out backward calls torch's native kernels by name)
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
 
-def _inputs(dtype=torch.float64, seed=0, batch=2):
+def _inputs(dtype=torch.float64, seed=0, batch=2, device='cpu'):
     gen = torch.Generator().manual_seed(seed)
-    student = [torch.randn(batch, c, *s, generator=gen, dtype=dtype).requires_grad_()
+    student = [torch.randn(batch, c, *s, generator=gen, dtype=dtype).to(device).requires_grad_()
                for c, s in zip(STUDENT, SIZES)]
-    teacher = [torch.randn(batch, c, *s, generator=gen, dtype=dtype)
+    teacher = [torch.randn(batch, c, *s, generator=gen, dtype=dtype).to(device)
                for c, s in zip(TEACHER, SIZES)]
     return student, teacher
 
 
-def _loss(dtype=torch.float64, **kwargs):
+def _loss(dtype=torch.float64, device='cpu', **kwargs):
     torch.manual_seed(0)
     loss = ReviewKDLoss(STUDENT, TEACHER, mid_channels=kwargs.pop('mid_channels', 5),
-                        loss_weight=0.7, **kwargs).to(dtype)
+                        loss_weight=0.7, **kwargs).to(device, dtype)
     for bn in (m for m in loss.modules() if isinstance(m, nn.BatchNorm2d)):
         nn.init.uniform_(bn.weight, 0.5, 1.5)  # not the identity affine, so γ and β matter
         nn.init.uniform_(bn.bias, -0.5, 0.5)
@@ -44,10 +47,11 @@ def _rel(a, b):
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
-def test_value_gradients_and_running_statistics_match_the_reference_in_float64():
-    loss = _loss()
+@pytest.mark.parametrize('device', DEVICES)
+def test_value_gradients_and_running_statistics_match_the_reference_in_float64(device):
+    loss = _loss(device=device)
     ref = copy.deepcopy(loss)
-    student, teacher = _inputs()
+    student, teacher = _inputs(device=device)
     ours, theirs = loss(student, teacher), review_kd(ref, student, teacher)
     assert _rel(ours, theirs) < 1e-6
     for name, a, b in zip(['student'] * 5 + [n for n, _ in loss.named_parameters()],
@@ -72,9 +76,10 @@ def test_the_comparison_catches_each_plausible_mistake(mistake):
     assert max(gaps) > 1e-3, gaps
 
 
-def test_eval_mode_uses_the_running_statistics_and_leaves_them():
-    loss = _loss()
-    student, teacher = _inputs()
+@pytest.mark.parametrize('device', DEVICES)
+def test_eval_mode_uses_the_running_statistics_and_leaves_them(device):
+    loss = _loss(device=device)
+    student, teacher = _inputs(device=device)
     loss(student, teacher)  # one training step, so that the running statistics are not 0 / 1
     loss.eval()
     ref = copy.deepcopy(loss)
@@ -134,23 +139,27 @@ def test_a_second_backward_through_the_same_graph_is_refused_clearly():
         value.backward()
 
 
-def test_float32_matches_float64_in_value_and_gradients():
-    loss64 = _loss()
+@pytest.mark.parametrize('device', DEVICES)
+def test_float32_matches_float64_in_value_and_gradients(device):
+    loss64 = _loss(device=device)
     loss32 = copy.deepcopy(loss64).float()
-    s64, t64 = _inputs()
+    s64, t64 = _inputs(device=device)
     s32 = [s.detach().float().requires_grad_() for s in s64]
-    v64, v32 = loss64(s64, t64), loss32(s32, [t.float() for t in t64])
+    # cuDNN convolutions default to TF32 on Ampere and later (about 1e-3): full float32 here
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        v64, v32 = loss64(s64, t64), loss32(s32, [t.float() for t in t64])
     assert v32.dtype == torch.float32 and _rel(v32.double(), v64) < 1e-6
     for a, b in zip(_grads(v32, s32, loss32), _grads(v64, s64, loss64)):
         assert _rel(a.double(), b) < 1e-5
 
 
-def test_runs_in_the_parameters_dtype_under_autocast():
-    loss = _loss(torch.float32)
-    student, teacher = _inputs(torch.float32)
+@pytest.mark.parametrize('device', DEVICES)
+def test_runs_in_the_parameters_dtype_under_autocast(device):
+    loss = _loss(torch.float32, device)
+    student, teacher = _inputs(torch.float32, device=device)
     plain = loss(student, teacher).detach()
-    loss = _loss(torch.float32)  # the same initial state (running statistics included)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
+    loss = _loss(torch.float32, device)  # the same initial state (running statistics included)
+    with torch.autocast(device, dtype=torch.bfloat16):
         value = loss([s.bfloat16() for s in student], teacher)
     assert value.dtype == torch.float32
     assert _rel(value, plain) < 1e-2  # only the bfloat16 rounding of the student features
@@ -215,3 +224,18 @@ def test_bad_features_name_the_level():
         loss([s[0], s[1][:, :4]], t)
     with pytest.raises(ValueError, match='level 0: .* differ in batch or spatial size'):
         loss([s[0][..., :7], s[1]], t)
+
+
+@pytest.mark.parametrize('height', [1, 2, 3, 5, 13, 200])
+def test_pooling_matrices_are_adaptive_average_pooling(height):
+    """The stacked matrices pool as ``F.adaptive_avg_pool2d`` does, uneven windows included."""
+    x = torch.randn(2, 3, height, 7, dtype=torch.float64)
+    sizes = [k for k, _ in pool_weights(height)]
+    pool_h = pooling_matrix(height, sizes, x)
+    pool_w = pooling_matrix(7, sizes, x)
+    offset = 0
+    for k in sizes:
+        rows = slice(offset, offset + k)
+        ours = pool_h[rows] @ x @ pool_w[rows].T
+        assert torch.allclose(ours, F.adaptive_avg_pool2d(x, k), rtol=1e-12, atol=1e-15)
+        offset += k
