@@ -92,11 +92,13 @@ class ABFFunction(torch.autograd.Function):
         weights = pool_weights(size[0])
         pools = (pooling_matrix(size[0], [k for k, _ in weights], diff),
                  pooling_matrix(size[1], [k for k, _ in weights], diff))
-        loss = hcl_value(diff, hcl_pool(diff, *pools), weights)
+        pooled = hcl_pool(diff, *pools)  # (B, C_t, Σk, Σk): small, kept for the backward
+        loss = hcl_value(diff, pooled, weights)
         del diff
         ctx.save_for_backward(student, upper, teacher, fused, w1, g1, b1, wa, w2, g2, b2)
         ctx.bn1_in, ctx.bn2_in, ctx.gate, ctx.abf = bn1_in, bn2_in, gate, abf
-        ctx.stats, ctx.weights, ctx.pools, ctx.training = (stats1, stats2), weights, pools, training
+        ctx.stats, ctx.weights, ctx.pools, ctx.pooled = (stats1, stats2), weights, pools, pooled
+        ctx.training = training
         return loss, fused
 
     @staticmethod
@@ -114,7 +116,7 @@ class ABFFunction(torch.autograd.Function):
 
         # HCL and BN₂: D is recomputed from the BN₂ input
         diff = bn_apply(ctx.bn2_in, stats2, g2, b2).sub_(teacher)
-        grad = hcl_grad(diff, hcl_pool(diff, *ctx.pools), ctx.weights, *ctx.pools, grad_loss)
+        grad = hcl_grad(diff, ctx.pooled, ctx.weights, *ctx.pools, grad_loss)
         del diff
         grad, grad_g2, grad_b2 = bn_backward(grad, ctx.bn2_in, ctx.abf.bn2, stats2, g2, training)
         del ctx.bn2_in
