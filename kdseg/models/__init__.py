@@ -7,11 +7,13 @@ are the public API that configs use (``type='TaTLoss'``, ``type='ChannelMLPConne
 """
 import importlib.util
 
-from . import connectors, losses
+from . import connectors, losses, self_teachers
 from .connectors import ChannelMLPConnector
 from .losses import ReviewKDLoss, TaTLoss
+from .self_teachers import BiFPNSelfTeacher
 
-__all__ = ['connectors', 'losses', 'ChannelMLPConnector', 'ReviewKDLoss', 'TaTLoss']
+__all__ = ['connectors', 'losses', 'self_teachers', 'BiFPNSelfTeacher', 'ChannelMLPConnector',
+           'ReviewKDLoss', 'TaTLoss']
 
 if importlib.util.find_spec('mmrazor') is not None:
     from mmrazor.registry import MODELS
@@ -19,3 +21,4 @@ if importlib.util.find_spec('mmrazor') is not None:
     MODELS.register_module(module=TaTLoss)
     MODELS.register_module(module=ReviewKDLoss)
     MODELS.register_module(module=ChannelMLPConnector)
+    MODELS.register_module(module=BiFPNSelfTeacher)

@@ -57,6 +57,12 @@ from kdseg.models.losses.review import ReviewKDLoss
 loss = ReviewKDLoss((4, 4), (6, 6), mid_channels=3)
 loss([student, student[..., ::2, ::2]], [torch.randn(2, 6, 8, 8), torch.randn(2, 6, 4, 4)]).backward()
 ''',
+    'bifpn_self_teacher': '''
+from kdseg.models.self_teachers import BiFPNSelfTeacher
+outs = BiFPNSelfTeacher((4, 4))([student, student[..., ::2, ::2]])
+assert [o.shape for o in outs] == [(2, 8, 8, 8), (2, 8, 4, 4)]
+sum(o.square().sum() for o in outs).backward()
+''',
     'channel_mlp': '''
 from kdseg.models.connectors import ChannelMLPConnector
 out = ChannelMLPConnector(4, 6, norm=True)(student)

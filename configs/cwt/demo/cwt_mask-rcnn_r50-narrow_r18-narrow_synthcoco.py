@@ -1,6 +1,6 @@
 # CWT of the demo Mask R-CNN R50-narrow teacher into the R18-narrow student on FPN P2-P5, the
-# CPU-sized twin of configs/cwt/cwt_fpn_mask-rcnn_r101_mask-rcnn_r50_2x_coco.py: the same
-# distiller (../../_base_/distill/cwt_fpn_p2-p5.py) at the demo FPNs' 64 channels. The loss
+# CPU-sized twin of configs/cwt/cwt_fpn_mask-rcnn_r101_mask-rcnn_r50_2x_coco.py: the
+# distiller of the Faster R-CNN twin next to this file (both demo FPNs have 64 channels). The loss
 # weight is the real config's alpha, 5e-7 per level, kept because it already puts alpha * L_feat at
 # iteration 1 on the order of the task loss. Measured on the first 5 training batches of seed 0
 # (synthetic COCO, 256x192 images), freshly initialised student, the teacher's backbone and FPN
@@ -12,18 +12,6 @@ _base_ = ['../../_base_/distill/mask-rcnn_r50-narrow_mask-rcnn_r18-narrow_synthc
 
 from mmengine import Config  # mmengine allows exactly this import in a config file
 
-cwt = Config.fromfile('{{ fileDirname }}/../../_base_/distill/cwt_fpn_p2-p5.py')
-student_fpn = _base_.model.architecture.neck.out_channels  # 64 in the demo, 256 at full scale
-teacher_fpn = _base_.model.teacher.neck.out_channels
-model = dict(
-    distiller=dict(
-        cwt.distiller,
-        connectors={
-            name: dict(connector, student_channels=student_fpn, teacher_channels=teacher_fpn)
-            for name, connector in cwt.distiller.connectors.items()
-        },
-        distill_losses={
-            name: dict(loss, loss_weight=5e-7)
-            for name, loss in cwt.distiller.distill_losses.items()
-        }))
-del Config, cwt, student_fpn, teacher_fpn
+faster = Config.fromfile('{{ fileDirname }}/cwt_faster-rcnn_r50-narrow_r18-narrow_synthcoco.py')
+model = dict(distiller=faster.model.distiller)
+del Config, faster
