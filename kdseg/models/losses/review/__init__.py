@@ -21,7 +21,8 @@ Files:
   backward that keeps three maps per level.
 * :mod:`.hcl` - HCL's pooling schedule (the reference's skip rule) and its value and gradient,
   with the three poolings as one pair of matmuls.
-* :mod:`.batch_norm` - BatchNorm2d's statistics, running-statistics update and backward.
+* :mod:`.batch_norm` - the ABFs' BatchNorms through torch's native kernels (running statistics
+  as ``nn.BatchNorm2d``), and the output recomputed from the saved statistics.
 * :mod:`.reductions` - per-channel and per-pixel dot products without full-size temporaries.
 
 Everything here is plain torch: ``from kdseg.models.losses.review import ReviewKDLoss`` works
