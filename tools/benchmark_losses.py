@@ -26,6 +26,16 @@ CWT and KR cases (METHODS.md 2 / 3):
        conv + sigmoid, ``F.mse_loss`` and ``F.adaptive_avg_pool2d`` per pooled size); floor: the
        1×1, gate and 3×3 conv matmuls of every level, forward + backward. The note also gives the
        float32 loss against the same loss in float64.
+Self-teacher case (METHODS.md 4):
+  selfteacher  FRSKD's BiFPNSelfTeacher (in_channels 64, 128, 256, 512, width 2, depth 2) on
+       the stages of a PSPNet R18-D8 for a 2×3×512×1024 crop: 2×64×128×256 (stride 4) and
+       2×128×64×128, 2×256×64×128, 2×512×64×128 (stride 8: a dilated ResNet's stages 2-4 share a
+       size); forward (training mode) and backward of the sum of the outputs' means, gradients
+       into the features and the parameters. No naive row: the module is already the plain
+       formulation (PyTorch's conv, BatchNorm and ReLU modules in the reference's order), and the
+       tests' independent formulation (einsums, nine shifted maps) is a check, not a rival. Floor:
+       every convolution of the module (the 1×1 convs and the depthwise 3×3 convs) at the input
+       shape it sees, forward + backward. The note gives the self-teacher's parameter count.
 
 Time: median over --reps forward+backward steps after one warm-up step, kdseg and naive steps
 interleaved so that machine load affects both alike. Peak extra memory: during one step, the
@@ -36,8 +46,8 @@ counted, gradients created by the step are.
 The header line records the host (CPU model, logical CPUs) and the load average at the start;
 each case's rows end with the load average after it.
 
-Usage: python tools/benchmark_losses.py [--cases a,b,c,d,cwt,review] [--reps 3] [--threads 2]
-    [--device cpu|cuda]
+Usage: python tools/benchmark_losses.py [--cases a,b,c,d,cwt,review,selfteacher] [--reps 3]
+    [--threads 2] [--device cpu|cuda]
 The losses are imported from this checkout the torch-only way; only case cwt needs mmrazor (its
 L2Loss is the CWT loss kdseg's configs use).
 """
@@ -64,6 +74,7 @@ from kdseg.models.connectors import ChannelMLPConnector  # noqa: E402
 from kdseg.models.losses.review import ReviewKDLoss  # noqa: E402
 from kdseg.models.losses.tat import TaTLoss  # noqa: E402
 from kdseg.models.losses.tat.tiling import tile_grid  # noqa: E402
+from kdseg.models.self_teachers import BiFPNSelfTeacher  # noqa: E402
 
 Step = Callable[[], Tensor]
 
@@ -211,11 +222,12 @@ def naive_review(loss: ReviewKDLoss, student: Sequence[Tensor], teacher: Sequenc
 
 def conv_floor(convs: Sequence[Tuple[Tensor, Tensor, int]]) -> Step:
     """Forward + backward of ``F.conv2d(x, w, padding=p)`` for each (x, w, p), with a random
-    upstream gradient: the matmul work of the formulation, and nothing else."""
+    upstream gradient: the matmul work of the formulation, and nothing else. Grouped (depthwise)
+    weights work too: the groups are x's channels over w's input channels."""
     upstream = [torch.randn(x.shape[0], w.shape[0], *x.shape[2:]) for x, w, _ in convs]
 
     def step() -> Tensor:
-        outs = [F.conv2d(x, w, padding=p) for x, w, p in convs]
+        outs = [F.conv2d(x, w, padding=p, groups=x.shape[1] // w.shape[1]) for x, w, p in convs]
         torch.autograd.backward(outs, upstream)
         return outs[0].detach()[0, 0, 0, 0]
     return step
@@ -298,7 +310,7 @@ def fwd_bwd(fn: Callable[[], Tensor]) -> Step:
 
 
 def build_case(case: str):
-    """(module, kdseg step, naive step, grad tensors, extra steps, note) for one case."""
+    """(module, kdseg step, naive step or None, grad tensors, extra steps, note) for one case."""
     torch.manual_seed(0)
     if case in ('a', 'b'):
         if case == 'a':
@@ -373,6 +385,24 @@ def build_case(case: str):
                 [x for x, _, _ in convs] + list(loss.parameters()),
                 {'conv matmuls (floor)': conv_floor(convs)}, note)
 
+    if case == 'selfteacher':
+        teacher = BiFPNSelfTeacher((64, 128, 256, 512), width=2, depth=2)
+        features = [torch.randn(2, c, *s, requires_grad=True) for c, s in
+                    zip(teacher.in_channels, [(128, 256)] + [(64, 128)] * 3)]
+        convs = []  # every conv of the module with the input shape it sees, from one forward
+        hooks = [m.register_forward_pre_hook(
+            lambda m, args: convs.append((torch.randn(args[0].shape, requires_grad=True),
+                                          m.weight, m.padding[0])))
+            for m in teacher.modules() if isinstance(m, torch.nn.Conv2d)]
+        with torch.no_grad():
+            teacher(features)
+        for hook in hooks:
+            hook.remove()
+        note = f'{sum(p.numel() for p in teacher.parameters()) / 1e6:.2f} M parameters'
+        return (teacher, fwd_bwd(lambda: sum(out.mean() for out in teacher(features))), None,
+                features + [x for x, _, _ in convs] + list(teacher.parameters()),
+                {'convolutions (floor)': conv_floor(convs)}, note)
+
     # case c: one TaTLoss per FPN level
     batch_shape, image_w = (800, 1216), 1067
     levels = []
@@ -391,7 +421,7 @@ def build_case(case: str):
 
 def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
     _, kdseg_step, naive_step, grads, extra, note = build_case(case)
-    steps = {'kdseg': kdseg_step, 'naive': naive_step, **extra}
+    steps = {'kdseg': kdseg_step, **({'naive': naive_step} if naive_step else {}), **extra}
     times = time_steps(steps, grads, reps)
     rows, values = [], {}
     for name, step in steps.items():
@@ -399,17 +429,18 @@ def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
         peak, values[name] = peak_extra_bytes(step)
         rows.append((name, times[name], peak / 2**20, ''))
     _zero_grads(grads)
-    ours, naive = values['kdseg'], values['naive']
-    diff = (ours - naive).abs().item()
-    rows[0] = rows[0][:3] + ('; '.join(filter(None, [
-        f'loss {ours.item():.5g}, |Δ| vs naive {diff:.1e}', note])),)
+    ours = values['kdseg']
+    check = f'loss {ours.item():.5g}'
+    if 'naive' in values:
+        check += f', |Δ| vs naive {(ours - values["naive"]).abs().item():.1e}'
+    rows[0] = rows[0][:3] + ('; '.join(filter(None, [check, note])),)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--cases', default='a,b,c,d,cwt,review',
-                        help='comma-separated subset of a,b,c,d,e,cwt,review')
+    parser.add_argument('--cases', default='a,b,c,d,cwt,review,selfteacher',
+                        help='comma-separated subset of a,b,c,d,e,cwt,review,selfteacher')
     parser.add_argument('--reps', type=int, default=3, help='timed steps per variant')
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
     parser.add_argument('--device', default='cpu',
@@ -426,11 +457,13 @@ def main() -> None:
     print('|---|---|---|---|---|---|---|')
     for case in args.cases.split(','):
         rows = run_case(case.strip(), args.reps)
-        naive_time, naive_mem = rows[1][1], rows[1][2]
+        naive = next((row for row in rows if row[0] == 'naive'), None)
         for name, seconds, mib, note in rows:
-            print(f'| {case} | {name} | {seconds:.3f} | {seconds / naive_time:.2f}× | {mib:.0f} '
-                  f'| {mib / naive_mem:.2f}× | {note} |', flush=True)
-        for name, seconds, _, _ in rows[2:]:
+            vs_time, vs_mem = (f'{seconds / naive[1]:.2f}×', f'{mib / naive[2]:.2f}×') if naive \
+                else ('', '')
+            print(f'| {case} | {name} | {seconds:.3f} | {vs_time} | {mib:.0f} | {vs_mem} '
+                  f'| {note} |', flush=True)
+        for name, seconds, _, _ in rows[1:]:
             if name.endswith('(floor)'):
                 print(f'| {case} | kdseg / floor | {rows[0][1] / seconds:.2f}× of the '
                       f'{name[:-len(" (floor)")]} | | | | |')

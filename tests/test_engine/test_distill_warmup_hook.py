@@ -51,9 +51,24 @@ def test_only_the_named_losses_and_clear_errors():
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)
     assert _weights(runner) == {'a': 1.0, 'b': 0.5}
-    with pytest.raises(ValueError, match='distill_losses.c does not exist'):
+    with pytest.raises(ValueError, match=r'model\.distiller\.distill_losses\.c does not exist'):
         DistillWarmupHook(2, losses=['c']).before_train(_runner(a=1.0))
-    with pytest.raises(ValueError, match='needs a distiller'):
+    with pytest.raises(ValueError, match=r'DistillWarmupHook needs distillation losses at '
+                       r'model\.distiller\.distill_losses .* or model\.distill_losses .*Linear'):
         DistillWarmupHook(2).before_train(SimpleNamespace(model=nn.Linear(1, 1), iter=0))
-    with pytest.raises(ValueError, match='warmup_iters'):
-        DistillWarmupHook(0)
+    for bad in (0, -1, 1.0, True):
+        with pytest.raises(ValueError, match='warmup_iters must be a positive int'):
+            DistillWarmupHook(bad)
+
+
+def test_a_self_distillation_model_keeps_its_losses_at_model_distill_losses():
+    model = nn.Module()
+    model.distill_losses = nn.ModuleDict({'loss_kd': Weighted(2.0), 'loss_at': Weighted(0.5)})
+    runner = SimpleNamespace(model=model, iter=0)
+    hook = DistillWarmupHook(4, losses=['loss_kd'])
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    assert model.distill_losses['loss_kd'].loss_weight == pytest.approx(0.5)
+    assert model.distill_losses['loss_at'].loss_weight == 0.5
+    with pytest.raises(ValueError, match=r'model\.distill_losses\.c does not exist'):
+        DistillWarmupHook(2, losses=['c']).before_train(runner)

@@ -2,8 +2,9 @@
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+from .loss_weights import check_nonnegative_int, find_loss_weights
 
 __all__ = ['DistillWarmupHook']
 
@@ -19,34 +20,26 @@ class DistillWarmupHook(Hook):
     within ~130 iterations, because the classifier's small initialisation damps the task
     gradient). The weight follows ``runner.iter``, so a resumed run continues exactly.
 
+    The losses are found by :func:`~kdseg.engine.hooks.loss_weights.find_loss_weights`:
+    ``model.distiller.distill_losses`` (mmrazor distillers) or ``model.distill_losses``
+    (self-distillation algorithms such as FRSKD).
+
     Args:
         warmup_iters: iterations to full weight (>= 1).
-        losses: names in ``model.distiller.distill_losses`` to warm up; default every one.
+        losses: names of the distillation losses to warm up; default every one.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, warmup_iters: int, losses: Optional[list] = None) -> None:
-        if not isinstance(warmup_iters, int) or warmup_iters < 1:
-            raise ValueError(f'warmup_iters must be a positive int, got {warmup_iters!r}')
-        self.warmup_iters = warmup_iters
+        self.warmup_iters = check_nonnegative_int('DistillWarmupHook', 'warmup_iters',
+                                                  warmup_iters, minimum=1)
         self.losses = losses
         self._full: Dict[str, float] = {}
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        distill_losses = getattr(getattr(model, 'distiller', None), 'distill_losses', None)
-        if distill_losses is None:
-            raise ValueError('DistillWarmupHook needs a distiller (model.distiller.distill_losses)'
-                             f'; the model is a {type(model).__name__}')
-        names = list(distill_losses) if self.losses is None else self.losses
-        for name in names:
-            loss = distill_losses[name] if name in distill_losses else None
-            if loss is None or not hasattr(loss, 'loss_weight'):
-                raise ValueError(f'DistillWarmupHook.losses: model.distiller.distill_losses.'
-                                 f'{name} does not exist or has no loss_weight')
-            self._full[name] = float(loss.loss_weight)
-        self._losses = distill_losses
+        self._losses, self._full, _ = find_loss_weights(runner.model, 'DistillWarmupHook',
+                                                        self.losses)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         scale = min(1.0, (runner.iter + 1) / self.warmup_iters)

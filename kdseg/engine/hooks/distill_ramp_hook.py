@@ -1,0 +1,80 @@
+"""FRSKD's schedule for the distillation loss weights: off, then a sigmoid-shaped ramp."""
+import math
+from typing import Dict, Optional
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from .loss_weights import check_nonnegative_int, find_loss_weights
+
+__all__ = ['DistillRampHook']
+
+
+@HOOKS.register_module()
+class DistillRampHook(Hook):
+    """Hold the distillation loss weights at ``0`` for ``begin_iter`` iterations, then ramp them
+    to their configured values over ``ramp_iters`` iterations along FRSKD's sigmoid-shaped
+    curve. At iteration ``i`` (``runner.iter``, 0-based) a loss configured with weight ``w``
+    gets ``w * scale(i)``, where::
+
+        scale(i) = 0                                  for i < begin_iter
+        scale(i) = exp(-5 * (1 - t) ** 2)             for i >= begin_iter,
+            t = min(i + 1 - begin_iter, ramp_iters) / ramp_iters
+
+    and ``scale(i) = 1`` from ``begin_iter`` on when ``ramp_iters == 0``. The weight reaches its
+    configured value at iteration ``begin_iter + ramp_iters - 1`` and stays there.
+
+    Reference: Ji et al., "Refine Myself by Teaching Myself: Feature Refinement via
+    Self-Knowledge Distillation" (FRSKD, CVPR 2021), MingiJi/FRSKD ``segmentation/main.py``,
+    which scales the distillation terms by
+    ``sigmoid_rampup(epoch + 1 - warmup, num_epochs - warmup)`` after ``warmup`` epochs; here
+    epochs are iterations (``begin_iter = warmup``, ``ramp_iters = num_epochs - warmup``).
+
+    Why: FRSKD's teacher is the network's own self-teacher branch, trained alongside it. Until
+    that branch has learnt the task its refined features and predictions are no better than the
+    student's, so it is first trained on the task alone; the distillation terms are then brought
+    in gradually rather than all at once.
+
+    The weight follows ``runner.iter``, so a resumed run continues exactly. The losses are found
+    by :func:`~kdseg.engine.hooks.loss_weights.find_loss_weights`:
+    ``model.distiller.distill_losses`` (mmrazor distillers) or ``model.distill_losses``
+    (self-distillation algorithms; FRSKD's are ``loss_kd`` and ``loss_at``).
+
+    Example (an 80k-iteration schedule, distillation off for the first two thirds)::
+
+        custom_hooks = [dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667)]
+
+    Args:
+        begin_iter: iterations with the weights at ``0`` (>= 0).
+        ramp_iters: iterations of the ramp (>= 0; ``0`` switches straight to full weight).
+        losses: names of the distillation losses to schedule; default every one.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 begin_iter: int,
+                 ramp_iters: int,
+                 losses: Optional[list] = None) -> None:
+        self.begin_iter = check_nonnegative_int('DistillRampHook', 'begin_iter', begin_iter)
+        self.ramp_iters = check_nonnegative_int('DistillRampHook', 'ramp_iters', ramp_iters)
+        self.losses = losses
+        self._full: Dict[str, float] = {}
+
+    def scale(self, it: int) -> float:
+        """The factor on the configured weights at iteration ``it`` (0-based)."""
+        if it < self.begin_iter:
+            return 0.0
+        if self.ramp_iters == 0:
+            return 1.0
+        t = min(it + 1 - self.begin_iter, self.ramp_iters) / self.ramp_iters
+        return math.exp(-5.0 * (1.0 - t)**2)
+
+    def before_train(self, runner) -> None:
+        self._losses, self._full, _ = find_loss_weights(runner.model, 'DistillRampHook',
+                                                        self.losses)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        scale = self.scale(runner.iter)
+        for name, weight in self._full.items():
+            self._losses[name].loss_weight = weight * scale

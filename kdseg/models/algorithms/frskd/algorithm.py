@@ -1,0 +1,142 @@
+"""The FRSKD algorithm: a student trained together with its own BiFPN self-teacher."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.models.roi_heads import StandardRoIHead
+from mmengine.model import BaseModel
+from mmrazor.models.algorithms import BaseAlgorithm
+from mmrazor.registry import MODELS
+from mmseg.models.segmentors import EncoderDecoder
+from torch import Tensor, nn
+
+from .segmentor import segmentor_step
+from .step import FRSKDStep
+from .two_stage import two_stage_step
+
+__all__ = ['FRSKD']
+
+
+def _prefixed(losses: Dict[str, Tensor], prefix: str) -> Dict[str, Tensor]:
+    return {f'{prefix}.{k}': v for k, v in losses.items()}
+
+
+class FRSKD(BaseAlgorithm):
+    """FRSKD self-knowledge distillation (Ji et al., CVPR 2021; METHODS.md section 4).
+
+    One training step (F_i: the features the student's heads read, T_i: the self-teacher's)::
+
+        T = self_teacher(F)
+        loss = L_task(student) + L_task(self-teacher)
+               + α · τ² · KL(softmax(t/τ) ‖ softmax(s/τ))        distill.loss_kd (t detached)
+               + β · Σ_i mean((a(F_i) − a(T_i))²)               distill.loss_at (T detached)
+
+    Gradient flow, as the authors': KD and AT move only the student (the self-teacher's side is
+    detached); the self-teacher's task loss flows through T into the student (its input F is not
+    detached). α and β follow ``loss_kd.loss_weight`` and ``loss_at.loss_weight``; the warm-up and
+    ramp of the reference (distillation off for the first 2/3 of training, then exp(−5(1−t)²))
+    is :class:`kdseg.engine.hooks.DistillRampHook`, which schedules ``model.distill_losses``.
+
+    Tasks (the student, ``architecture``, decides):
+
+    * an mmseg ``EncoderDecoder``: the self-teacher refines ``extract_feat`` (a PSPNet's backbone
+      stages) and ``self_teacher_head`` (an mmseg decode head) predicts from the refined levels;
+      KD is pixel-wise on both logits resized to the label size (:mod:`.segmentor`);
+    * an mmdet ``TwoStageDetector`` with a ``StandardRoIHead`` (Faster/Mask R-CNN): the
+      self-teacher refines the FPN levels at the FPN's width (``width=1``), the student's own RPN
+      and RoI heads run on them for the self-teacher's detection loss, and KD pairs the class
+      logits of the same sampled RoIs (:mod:`.two_stage`); no ``self_teacher_head``.
+
+    Loss names: ``student.*`` (the student's own loss names), ``self_teacher.*`` (the same names
+    for the self-teacher's prediction path), ``distill.loss_kd``, ``distill.loss_at``. Validation,
+    testing and ``mode='tensor'`` run the student alone, as does a checkpoint of this model
+    tested with the student's own config (its ``architecture.*`` part).
+
+    Args:
+        architecture: the student, a model config or model.
+        self_teacher: the self-teacher config, e.g. ``dict(type='BiFPNSelfTeacher',
+            in_channels=(64, 128, 256, 512), width=2)``; ``in_channels`` are the channels of the
+            student's levels, shallow to deep.
+        loss_kd: the KD loss, e.g. ``dict(type='SoftLabelKDLoss', temperature=1, loss_weight=1)``.
+        loss_at: the AT loss, e.g. ``dict(type='AttentionTransferLoss', loss_weight=50)``.
+        self_teacher_head: segmentation only: the self-teacher's decode head config.
+        data_preprocessor: default the student's.
+        init_cfg: mmengine init config.
+    """
+
+    def __init__(self, architecture: Union[BaseModel, Dict], self_teacher: Dict, loss_kd: Dict,
+                 loss_at: Dict, self_teacher_head: Optional[Dict] = None,
+                 data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        # in-place activations stay in place: FRSKD uses no recorders, and the student then runs
+        # exactly as it does trained alone
+        super().__init__(architecture, data_preprocessor, init_cfg, module_inplace=True)
+        self.self_teacher = MODELS.build(self_teacher)
+        self.distill_losses = nn.ModuleDict(
+            dict(loss_kd=MODELS.build(loss_kd), loss_at=MODELS.build(loss_at)))
+        student = self.architecture
+        if isinstance(student, EncoderDecoder):
+            if self_teacher_head is None:
+                raise ValueError('model.self_teacher_head: a segmentor student needs the '
+                                 'self-teacher\'s decode head (e.g. dict(type="mmseg.FCNHead", '
+                                 'in_index=0, ...))')
+            self.self_teacher_head = MODELS.build(self_teacher_head)
+            self._check_head_channels()
+        elif isinstance(student, TwoStageDetector):
+            if self_teacher_head is not None:
+                raise ValueError('model.self_teacher_head: a two-stage detector\'s self-teacher '
+                                 'predicts with the student\'s own RPN and RoI heads; remove it')
+            if not student.with_rpn or not isinstance(student.roi_head, StandardRoIHead):
+                raise ValueError('model.architecture: FRSKD supports two-stage detectors with an '
+                                 'RPN and a StandardRoIHead (Faster/Mask R-CNN), got roi_head '
+                                 f'{type(student.roi_head).__name__}')
+            self._check_detector_channels()
+        else:
+            raise TypeError('model.architecture: FRSKD trains an mmseg EncoderDecoder or an mmdet '
+                            f'TwoStageDetector, got {type(student).__name__}')
+
+    def _check_head_channels(self) -> None:
+        head, out = self.self_teacher_head, self.self_teacher.out_channels
+        index = head.in_index if isinstance(head.in_index, (list, tuple)) else [head.in_index]
+        wanted = head.in_channels if isinstance(head.in_channels, (list, tuple)) \
+            else [head.in_channels]
+        try:
+            given = [out[i] for i in index]
+        except IndexError:
+            raise ValueError(f'model.self_teacher_head.in_index={head.in_index} but the '
+                             f'self-teacher has {len(out)} levels') from None
+        if list(wanted) != given:
+            raise ValueError(f'model.self_teacher_head.in_channels={head.in_channels}, but the '
+                             f'self-teacher\'s levels {head.in_index} have {given} channels '
+                             f'(model.self_teacher: width × in_channels = {out})')
+
+    def _check_detector_channels(self) -> None:
+        wanted = self.architecture.rpn_head.in_channels
+        if any(c != wanted for c in self.self_teacher.out_channels):
+            raise ValueError(
+                f'model.self_teacher: its levels have {self.self_teacher.out_channels} channels '
+                f'(width × in_channels), but the student\'s RPN and RoI heads, which run on them, '
+                f'take {wanted}; use in_channels=(the FPN\'s out_channels,) * levels and width=1')
+
+    def refine(self, features: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """T = self_teacher(F), with the config key in any error about F."""
+        try:
+            return self.self_teacher(features)
+        except ValueError as err:
+            shapes = [tuple(f.shape) for f in features]
+            raise ValueError(f'model.self_teacher: {err}. The student gives {len(shapes)} levels '
+                             f'{shapes}; set in_channels to their channels') from err
+
+    def train_step_parts(self, inputs: Tensor, data_samples: List) -> FRSKDStep:
+        """The task-specific part of a training step (student and self-teacher outputs)."""
+        if isinstance(self.architecture, EncoderDecoder):
+            return segmentor_step(self.architecture, self.refine, self.self_teacher_head, inputs,
+                                  data_samples)
+        return two_stage_step(self.architecture, self.refine, inputs, data_samples)
+
+    def loss(self, inputs: Tensor, data_samples: Optional[List] = None) -> Dict[str, Tensor]:
+        step = self.train_step_parts(inputs, data_samples)
+        losses = _prefixed(step.student, 'student')
+        losses.update(_prefixed(step.self_teacher, 'self_teacher'))
+        losses['distill.loss_kd'] = self.distill_losses['loss_kd'](*step.logits)
+        losses['distill.loss_at'] = self.distill_losses['loss_at'](*step.features)
+        return losses

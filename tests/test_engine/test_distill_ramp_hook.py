@@ -1,0 +1,163 @@
+"""DistillRampHook: FRSKD's off-then-sigmoid-ramp schedule of the distillation weights, following
+runner.iter, on both places a model keeps its distillation losses."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import HOOKS
+from torch import nn
+
+from kdseg.engine.hooks import DistillRampHook
+
+
+class Weighted(nn.Module):
+
+    def __init__(self, loss_weight: float) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+
+def _distiller_runner(**weights):
+    """An mmrazor-like layout: model.distiller.distill_losses."""
+    model = nn.Module()
+    model.distiller = nn.Module()
+    model.distiller.distill_losses = nn.ModuleDict(
+        {name: Weighted(w) for name, w in weights.items()})
+    return SimpleNamespace(model=model, iter=0)
+
+
+def _self_distill_runner(**weights):
+    """A self-distillation layout (FRSKD): model.distill_losses."""
+    model = nn.Module()
+    model.distill_losses = nn.ModuleDict({name: Weighted(w) for name, w in weights.items()})
+    return SimpleNamespace(model=model, iter=0)
+
+
+def _losses(runner):
+    model = runner.model
+    return model.distiller.distill_losses if hasattr(model, 'distiller') else model.distill_losses
+
+
+def _weights(runner):
+    return {n: m.loss_weight for n, m in _losses(runner).items()}
+
+
+def _expected(it, begin, ramp):
+    """The authors' sigmoid_rampup(epoch + 1 - warmup, num_epochs - warmup), written out with
+    numpy, with the distillation terms off before the warm-up ends."""
+    if it < begin:
+        return 0.0
+    if ramp == 0:
+        return 1.0
+    current = np.clip(it + 1 - begin, 0.0, ramp)
+    phase = 1.0 - current / ramp
+    return float(np.exp(-5.0 * phase * phase))
+
+
+def _run(runner, hook, iters):
+    hook.before_train(runner)
+    seen = []
+    for it in iters:
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        seen.append(_weights(runner))
+    return seen
+
+
+@pytest.mark.parametrize('make_runner', [_distiller_runner, _self_distill_runner])
+def test_weights_follow_the_formula_on_both_layouts(make_runner):
+    begin, ramp = 5, 8
+    runner = make_runner(loss_kd=2.0, loss_at=0.5)
+    seen = _run(runner, DistillRampHook(begin, ramp), range(20))
+    for it, weights in enumerate(seen):
+        scale = _expected(it, begin, ramp)
+        assert weights == pytest.approx({'loss_kd': 2.0 * scale, 'loss_at': 0.5 * scale},
+                                        rel=1e-12, abs=0), it
+    assert all(w == {'loss_kd': 0.0, 'loss_at': 0.0} for w in seen[:begin])
+    assert 0 < seen[begin]['loss_kd'] < 2.0 * 0.05  # exp(-5 (7/8)^2) ~ 0.022: a gentle start
+    scales = [w['loss_kd'] / 2.0 for w in seen]
+    assert all(a < b for a, b in zip(scales[begin:begin + ramp], scales[begin + 1:begin + ramp]))
+    # full weight exactly at the ramp's last iteration and from then on
+    assert all(w == {'loss_kd': 2.0, 'loss_at': 0.5} for w in seen[begin + ramp - 1:])
+
+
+def test_known_values():
+    hook = DistillRampHook(begin_iter=2, ramp_iters=4)
+    assert [hook.scale(i) for i in range(2)] == [0.0, 0.0]
+    # t = 1/4, 2/4, 3/4, 1, 1
+    assert [hook.scale(i) for i in range(2, 7)] == pytest.approx(
+        [np.exp(-5 * 0.75**2), np.exp(-5 * 0.5**2), np.exp(-5 * 0.25**2), 1.0, 1.0])
+
+
+def test_ramp_of_zero_switches_at_begin_iter_and_begin_of_zero_ramps_from_the_start():
+    assert [DistillRampHook(3, 0).scale(i) for i in range(6)] == [0, 0, 0, 1, 1, 1]
+    hook = DistillRampHook(0, 10)
+    assert hook.scale(0) == pytest.approx(np.exp(-5 * 0.9**2))
+    assert hook.scale(9) == 1.0
+    assert DistillRampHook(0, 0).scale(0) == 1.0
+
+
+@pytest.mark.parametrize('make_runner', [_distiller_runner, _self_distill_runner])
+def test_a_resumed_run_continues_exactly(make_runner):
+    begin, ramp = 4, 6
+    seen = _run(make_runner(loss_kd=1.5, loss_at=3.0), DistillRampHook(begin, ramp), range(14))
+    for start in (2, 4, 7, 12):  # a fresh process (hook and model) resumed at `start`
+        resumed = _run(make_runner(loss_kd=1.5, loss_at=3.0), DistillRampHook(begin, ramp),
+                       range(start, 14))
+        assert resumed == seen[start:]
+
+
+def test_only_the_named_losses():
+    runner = _self_distill_runner(loss_kd=2.0, loss_at=0.5)
+    seen = _run(runner, DistillRampHook(3, 2, losses=['loss_at']), [0, 3, 4])
+    assert seen[0] == {'loss_kd': 2.0, 'loss_at': 0.0}
+    assert seen[1] == {'loss_kd': 2.0, 'loss_at': pytest.approx(0.5 * np.exp(-5 * 0.5**2))}
+    assert seen[2] == {'loss_kd': 2.0, 'loss_at': 0.5}
+
+
+def test_model_wrappers_are_unwrapped():
+    runner = _self_distill_runner(loss_kd=2.0)
+    inner = runner.model
+    # a registered model wrapper around the model, without the process group DDP would need
+    wrapper = MMDistributedDataParallel.__new__(MMDistributedDataParallel)
+    nn.Module.__init__(wrapper)
+    wrapper.module = inner
+    runner.model = wrapper
+    hook = DistillRampHook(1, 0)
+    hook.before_train(runner)
+    runner.iter = 1
+    hook.before_train_iter(runner, 0)
+    assert inner.distill_losses['loss_kd'].loss_weight == 2.0
+    runner.iter = 0
+    hook.before_train_iter(runner, 0)
+    assert inner.distill_losses['loss_kd'].loss_weight == 0.0
+
+
+def test_built_from_a_config():
+    hook = HOOKS.build(dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667))
+    assert isinstance(hook, DistillRampHook)
+    assert hook.scale(53332) == 0.0
+    assert hook.scale(53333 + 26667 - 1) == 1.0
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match=r'model\.distill_losses\.loss_x does not exist'):
+        DistillRampHook(1, 1, losses=['loss_x']).before_train(_self_distill_runner(loss_kd=1.0))
+    with pytest.raises(ValueError,
+                       match=r'model\.distiller\.distill_losses\.loss_x does not exist'):
+        DistillRampHook(1, 1, losses=['loss_x']).before_train(_distiller_runner(loss_kd=1.0))
+    runner = _self_distill_runner()
+    runner.model.distill_losses['plain'] = nn.Identity()
+    with pytest.raises(ValueError, match=r'model\.distill_losses\.plain .*no loss_weight'):
+        DistillRampHook(1, 1).before_train(runner)
+    with pytest.raises(ValueError, match='DistillRampHook needs distillation losses at '
+                       r'model\.distiller\.distill_losses .* or model\.distill_losses .*Linear'):
+        DistillRampHook(1, 1).before_train(SimpleNamespace(model=nn.Linear(1, 1), iter=0))
+    with pytest.raises(ValueError, match='losses must be a list of names'):
+        DistillRampHook(1, 1, losses='loss_kd').before_train(_self_distill_runner(loss_kd=1.0))
+    for bad in (-1, 1.0, True, '3', None):
+        with pytest.raises(ValueError, match='begin_iter must be an int >= 0'):
+            DistillRampHook(bad, 1)
+        with pytest.raises(ValueError, match='ramp_iters must be an int >= 0'):
+            DistillRampHook(1, bad)
