@@ -34,6 +34,7 @@ DEFAULT_METHODS = {
     'TaT': 'tat/demo/tat_decoder_pspnet_r50-narrow_r18-narrow_synthcity.py',  # the flagship's twin
     'CWT': 'cwt/demo/cwt_pspnet_r50-narrow_r18-narrow_synthcity.py',
     'KR': 'review/demo/review_pspnet_r50-narrow_r18-narrow_synthcity.py',
+    'FRSKD': 'frskd/demo/frskd_pspnet_r18-narrow_synthcity.py',  # no teacher: self-distillation
 }
 
 
@@ -58,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--method', type=method, action='append',
                         metavar='"NAME=CONFIG [KEY=VALUE ...]"',
                         help='a distillation arm with optional config changes (repeat); '
-                        'default: the CWD, PKD, TaT, CWT and KR demo configs')
+                        'default: the CWD, PKD, TaT, CWT, KR and FRSKD demo configs')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--teacher-seed', type=int, default=0)
     parser.add_argument('--teacher-iters', type=int, default=3000)

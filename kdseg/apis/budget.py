@@ -44,7 +44,8 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
     * every iteration-based scheduler in ``param_scheduler`` keeps its place in the run: its
       ``begin``, ``end``, ``milestones`` and ``T_max`` are scaled by ``iters / old max_iters``; a
       warm-up keeps at least one iteration, and every scheduler ends after it begins;
-    * a ``DistillWarmupHook`` in ``custom_hooks`` scales its ``warmup_iters`` the same way.
+    * a ``DistillWarmupHook`` in ``custom_hooks`` scales its ``warmup_iters`` the same way, and a
+      ``DistillRampHook`` its start and end (``begin_iter``, ``begin_iter + ramp_iters``).
 
     Raises ValueError for an epoch-based config (the key to change there is
     ``train_cfg.max_epochs``) or a non-positive ``iters``.
@@ -68,7 +69,11 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
     schedulers = cfg.get('param_scheduler') or []
     for scheduler in [schedulers] if isinstance(schedulers, dict) else schedulers:
         _scale_scheduler(scheduler, old, iters)
-    for hook in cfg.get('custom_hooks') or []:  # the distillation warm-up is a schedule too
+    for hook in cfg.get('custom_hooks') or []:  # the distillation schedules are schedules too
         if hook.get('type') == 'DistillWarmupHook' and 'warmup_iters' in hook:
             hook['warmup_iters'] = _scaled(hook['warmup_iters'], old, iters)
+        if hook.get('type') == 'DistillRampHook' and 'begin_iter' in hook:
+            end = hook['begin_iter'] + hook.get('ramp_iters', 0)
+            hook['begin_iter'] = _scaled(hook['begin_iter'], old, iters)
+            hook['ramp_iters'] = _scaled(end, old, iters) - hook['begin_iter']
     return cfg

@@ -11,7 +11,9 @@
 4. per seed, every arm (the student alone and each distillation config) trained with
    ``tools/train.py --student-init`` from those weights at that seed, with the same budget: the
    arms of a seed see the same start, batches, augmentations and dropout masks
-   (:class:`kdseg.engine.hooks.StudentInitHook`, :mod:`kdseg.engine.teacher_rng`);
+   (:class:`kdseg.engine.hooks.StudentInitHook`, :mod:`kdseg.engine.teacher_rng`); a
+   self-distillation arm (FRSKD: no ``model.teacher_ckpt`` in its config) trains without the
+   teacher;
 5. every final student evaluated by ``tools/test.py`` with the *student's* config (a distiller
    checkpoint's ``architecture.*`` part), so all arms go through one metric path.
 
@@ -258,8 +260,8 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
             osp.join(p.work_dir, 'inits', f'{_stem(p.student_config)}_seed{seed}.pth'))
         for name, (config, variant) in arms.items():
             options = train_data + no_val + [f'randomness.seed={seed}', *p.cfg_options, *variant]
-            if name != STUDENT:
-                options.append(f'model.teacher_ckpt={teacher_ckpt}')
+            if name != STUDENT and 'teacher_ckpt' in Config.fromfile(config).model:
+                options.append(f'model.teacher_ckpt={teacher_ckpt}')  # not for self-distillation
             key = _fingerprint(_resolved(config), init, *options)
             folder = re.sub(r'[^\w.-]+', '_', name)
             work_dir = osp.join(p.work_dir, 'runs',

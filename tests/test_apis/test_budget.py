@@ -81,6 +81,17 @@ def test_distillation_warm_up_moves_with_the_budget():
     assert cfg.custom_hooks[0].warmup_iters == 1
 
 
+def test_frskd_ramp_keeps_its_place_in_the_run():
+    # the demo FRSKD twins: off for 266 of 400 iterations, ramped over the last 134
+    cfg = Config(dict(train_cfg=dict(type='IterBasedTrainLoop', max_iters=400),
+                      custom_hooks=[dict(type='DistillRampHook', begin_iter=266,
+                                         ramp_iters=134)]))
+    set_iteration_budget(cfg, 1200)
+    assert (cfg.custom_hooks[0].begin_iter, cfg.custom_hooks[0].ramp_iters) == (798, 402)
+    set_iteration_budget(cfg, 3)  # 798/1200 of 3 is 2.0; the ramp still ends at the end
+    assert (cfg.custom_hooks[0].begin_iter, cfg.custom_hooks[0].ramp_iters) == (2, 1)
+
+
 def test_epoch_based_config_is_refused_naming_the_key():
     cfg = Config(dict(train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=24)))
     with pytest.raises(ValueError, match='max_epochs'):

@@ -56,9 +56,11 @@ DEMO_MODELS = [f for f in ALL_CONFIGS if osp.dirname(f) == osp.join(CONFIGS, 'de
 DEMO_TWINS = [f for f in ALL_CONFIGS if osp.basename(osp.dirname(f)) == 'demo'
               and osp.dirname(osp.dirname(osp.dirname(f))) == CONFIGS]
 DEMO_CONFIGS = DEMO_MODELS + DEMO_TWINS
+# the twins that distil from a teacher checkpoint (not the self-distillation ones: FRSKD)
+TEACHER_TWINS = [f for f in DEMO_TWINS if osp.basename(osp.dirname(osp.dirname(f))) != 'frskd']
 # One folder per method; each must keep real-scale configs and CPU-sized demo twins. Named here,
 # not globbed, so that a method whose folder or configs vanish fails the collection test.
-METHODS = ('tat', 'cwt', 'review', 'cwd', 'pkd')
+METHODS = ('tat', 'cwt', 'review', 'frskd', 'cwd', 'pkd')
 
 
 def _ids(files: List[str]) -> List[str]:
@@ -144,7 +146,8 @@ def _build(cfg: Config) -> nn.Module:
 
 
 def _is_distill(cfg: Config) -> bool:
-    return 'architecture' in cfg.model and 'teacher' in cfg.model
+    """A teacher-student distiller, or a self-distillation (FRSKD: a self-teacher, no teacher)."""
+    return 'architecture' in cfg.model and ('teacher' in cfg.model or 'self_teacher' in cfg.model)
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
@@ -154,20 +157,26 @@ def test_config_builds_its_model(path):
     model = _build(cfg)
     assert isinstance(model, nn.Module)
     assert sum(p.numel() for p in model.parameters()) > 0
-    if _is_distill(cfg):
-        assert cfg.model.get('_scope_') == 'mmrazor', 'distillation models are mmrazor algorithms'
+    if not _is_distill(cfg):
+        return
+    assert cfg.model.get('_scope_') == 'mmrazor', 'distillation models are mmrazor algorithms'
+    if 'teacher' in cfg.model:
         assert model.student is not model.teacher
         assert not any(p.requires_grad for p in model.teacher.parameters()), 'teacher must be frozen'
         assert any(p.requires_grad for p in model.student.parameters())
         assert cfg.val_cfg.type.endswith('SingleTeacherDistillValLoop')
-        # the algorithm preprocesses every batch for both models: it must do what the student's
-        # own preprocessor does (crop-size padding, mask padding, ...)
-        ours, student = model.data_preprocessor, model.student.data_preprocessor
-        assert type(ours) is type(student)
-        for attr in ('size', 'size_divisor', 'pad_size_divisor', 'pad_val', 'pad_value',
-                     'seg_pad_val', 'pad_mask', 'pad_seg', '_channel_conversion'):
-            assert getattr(ours, attr, None) == getattr(student, attr, None), attr
-        assert torch.equal(ours.mean, student.mean) and torch.equal(ours.std, student.std)
+    else:  # self-distillation: the self-teacher trains with the student, validation is the student's
+        assert any(p.requires_grad for p in model.architecture.parameters())
+        assert all(p.requires_grad for p in model.self_teacher.parameters())
+        assert not cfg.val_cfg.get('type', 'ValLoop').endswith('DistillValLoop')
+    # the algorithm preprocesses every batch: it must do what the student's own preprocessor
+    # does (crop-size padding, mask padding, ...)
+    ours, student = model.data_preprocessor, model.architecture.data_preprocessor
+    assert type(ours) is type(student)
+    for attr in ('size', 'size_divisor', 'pad_size_divisor', 'pad_val', 'pad_value',
+                 'seg_pad_val', 'pad_mask', 'pad_seg', '_channel_conversion'):
+        assert getattr(ours, attr, None) == getattr(student, attr, None), attr
+    assert torch.equal(ours.mean, student.mean) and torch.equal(ours.std, student.std)
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=_ids(ALL_CONFIGS))
@@ -188,7 +197,8 @@ def _method_folders() -> List[str]:
 @pytest.mark.parametrize('method', sorted(set(METHODS) | set(_method_folders())))
 def test_every_method_folder_has_real_scale_configs_and_demo_twins(method):
     """configs/<method>/ holds its real-scale configs, configs/<method>/demo/ their CPU-sized twins,
-    all named {method}_{teacher}_{student}_..., all collected by the tests above."""
+    all named {method}_{teacher}_{student}_... ({method}_{student}_... for self-distillation), all
+    collected by the tests above."""
     folder = osp.join(CONFIGS, method)
     real = [f for f in ALL_CONFIGS if osp.dirname(f) == folder]
     demo = [f for f in DEMO_TWINS if osp.dirname(f) == osp.join(folder, 'demo')]
@@ -276,8 +286,9 @@ def test_demo_config_trains_a_step_and_predicts(path, synthetic_data):
     model.init_weights()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = next(iter(Runner.build_dataloader(cfg.train_dataloader, seed=0)))
-    if _is_distill(cfg):
-        teacher_before = [p.detach().clone() for p in model.teacher.parameters()]
+    frozen = model.teacher if 'teacher' in cfg.model else None  # FRSKD has no teacher
+    if frozen is not None:
+        teacher_before = [p.detach().clone() for p in frozen.parameters()]
 
     model.train()
     log_vars = model.train_step(batch, optim_wrapper)
@@ -287,7 +298,8 @@ def test_demo_config_trains_a_step_and_predicts(path, synthetic_data):
     if _is_distill(cfg):
         assert any(k.startswith('distill.') for k in log_vars), log_vars
         assert any(k.startswith('student.') for k in log_vars), log_vars
-        assert all(torch.equal(a, b) for a, b in zip(teacher_before, model.teacher.parameters()))
+    if frozen is not None:
+        assert all(torch.equal(a, b) for a, b in zip(teacher_before, frozen.parameters()))
 
     model.eval()
     val_batch = next(iter(Runner.build_dataloader(cfg.val_dataloader, seed=0)))
@@ -296,7 +308,7 @@ def test_demo_config_trains_a_step_and_predicts(path, synthetic_data):
     assert 'pred_sem_seg' in samples[0] or 'pred_instances' in samples[0]
 
 
-@pytest.mark.parametrize('path', DEMO_TWINS, ids=_ids(DEMO_TWINS))
+@pytest.mark.parametrize('path', TEACHER_TWINS, ids=_ids(TEACHER_TWINS))
 def test_demo_teacher_ckpt_is_where_training_its_teacher_config_saves(path):
     """The default ``model.teacher_ckpt`` of a demo twin is ``work_dirs/<teacher config
     name>/iter_<its max_iters>.pth`` (what ``tools/train.py`` writes) of a configs/demo_models/
@@ -311,7 +323,7 @@ def test_demo_teacher_ckpt_is_where_training_its_teacher_config_saves(path):
     assert teacher.model.to_dict() == cfg.model.teacher.to_dict()
 
 
-@pytest.mark.parametrize('path', DEMO_TWINS, ids=_ids(DEMO_TWINS))
+@pytest.mark.parametrize('path', TEACHER_TWINS, ids=_ids(TEACHER_TWINS))
 def test_demo_distill_loads_teacher_checkpoint_and_keeps_it(path, tmp_path):
     """``model.teacher_ckpt`` (what tools/demo.py overrides) loads every teacher weight, through
     kdseg's weights_only loader, and the Runner's ``init_weights`` does not overwrite it."""

@@ -101,3 +101,23 @@ def test_num_classes_mismatch_names_student_and_teacher_keys(train_dataset):
     assert 'model.architecture.decode_head.num_classes=21' in message
     assert 'model.teacher.auxiliary_head.num_classes=18' in message
     assert 'train_dataloader.dataset has 19 classes' in message
+
+
+FRSKD_DEMO = 'frskd/demo/frskd_pspnet_r18-narrow_synthcity.py'
+
+
+def test_frskd_self_distillation_is_dry_run_and_a_wrong_self_teacher_is_named(train_batch):
+    cfg = demo_config(FRSKD_DEMO)
+    model = build_model(cfg)
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    lines = check_distill_losses(model, train_batch)
+    assert [line.split(':')[0] for line in lines] == ['loss_kd', 'loss_at']
+    assert model.training
+    for key, value in model.state_dict().items():  # the self-teacher's BN statistics included
+        assert torch.equal(value, state[key]), key
+
+    cfg.model.self_teacher.in_channels = (16, 32, 32, 128)  # the third stage has 64 channels
+    with pytest.raises(ValueError, match=r'model\.self_teacher: .*in_channels\[2\]=32.*'
+                                         r'The student gives 4 levels'):
+        check_distill_losses(build_model(cfg), train_batch)

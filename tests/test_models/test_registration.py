@@ -5,8 +5,10 @@ from mmrazor.registry import MODELS
 
 import kdseg  # noqa: F401  (registers the components)
 from kdseg.models.connectors import ChannelMLPConnector
+from kdseg.models.losses.frskd import AttentionTransferLoss, SoftLabelKDLoss
 from kdseg.models.losses.tat import TaTLoss
 
+from .test_losses.test_frskd.reference import attention_transfer, soft_label_kd
 from .test_losses.test_tat.naive import make_inputs
 
 
@@ -27,3 +29,20 @@ def test_registry_builds_channel_mlp_connector():
                                   student_channels=6, teacher_channels=8, norm=True))
     assert isinstance(connector, ChannelMLPConnector)
     assert connector(torch.randn(2, 6, 4, 5)).shape == (2, 8, 4, 5)
+
+
+def test_registry_builds_frskd_losses():
+    kd = MODELS.build(dict(type='SoftLabelKDLoss', _scope_='mmrazor', temperature=4,
+                           loss_weight=0.5))
+    at = MODELS.build(dict(type='AttentionTransferLoss', _scope_='mmrazor', loss_weight=50.0))
+    assert isinstance(kd, SoftLabelKDLoss) and isinstance(at, AttentionTransferLoss)
+    assert kd.temperature == 4.0 and kd.loss_weight == 0.5 and at.loss_weight == 50.0
+    gen = torch.Generator().manual_seed(0)
+    logits = [torch.randn(2, 5, 4, 3, generator=gen, dtype=torch.float64) for _ in range(2)]
+    torch.testing.assert_close(kd(*logits), soft_label_kd(*logits, 4, 0.5), rtol=1e-6, atol=0)
+    student = [torch.randn(2, 4, 6, 5, generator=gen, dtype=torch.float64),
+               torch.randn(2, 6, 3, 3, generator=gen, dtype=torch.float64)]
+    teacher = [torch.randn(2, 7, 6, 5, generator=gen, dtype=torch.float64),
+               torch.randn(2, 2, 3, 3, generator=gen, dtype=torch.float64)]
+    torch.testing.assert_close(at(student, teacher), attention_transfer(student, teacher, 50.0),
+                               rtol=1e-6, atol=0)

@@ -69,6 +69,17 @@ out = ChannelMLPConnector(4, 6, norm=True)(student)
 assert out.shape == (2, 6, 8, 8)
 out.square().sum().backward()
 ''',
+    'frskd_attention': '''
+from kdseg.models.losses.frskd import AttentionTransferLoss
+loss = AttentionTransferLoss(loss_weight=2.0)
+loss([student, student[..., ::2, ::2]], [torch.randn(2, 6, 8, 8), torch.randn(2, 3, 4, 4)]).backward()
+''',
+    'frskd_kd': '''
+from kdseg.models.losses.frskd import SoftLabelKDLoss
+value = SoftLabelKDLoss(temperature=4, loss_weight=0.5)(student.bfloat16(), torch.randn(2, 4, 8, 8))
+assert value.dtype == torch.float32
+value.backward()
+''',
 }
 
 

@@ -91,15 +91,43 @@ def _checked_compute_distill_losses(distiller: nn.Module) -> Dict[str, torch.Ten
     return losses
 
 
+def _dry_loss(model: nn.Module, batch: dict) -> Dict[str, torch.Tensor]:
+    """``model.loss`` on ``batch`` in eval mode, without gradients and without touching any
+    random-number generator; an error that does not name its config key is named ``model``."""
+    was_training, rng = model.training, get_rng_state()
+    try:
+        model.eval()
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, training=True)
+            try:
+                return model.loss(data['inputs'], data['data_samples'])
+            except Exception as err:
+                if isinstance(err, ValueError) and str(err).startswith('model.'):
+                    raise
+                raise ValueError(f'model: the distiller\'s loss failed on one training batch '
+                                 f'before any distillation loss ran: {err}') from err
+    finally:
+        model.train(was_training)
+        set_rng_state(rng)
+
+
 def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
     """Run the distiller's ``loss`` on one batch, in eval mode, without gradients and without
-    touching any random-number generator, and check every distillation loss on the recorded
-    features. Returns one line per loss; raises ValueError naming the config key on failure.
+    touching any random-number generator, and check every distillation loss: on the recorded
+    features for an mmrazor ``ConfigurableDistiller`` algorithm, on the self-teacher's outputs
+    for a self-distillation (kdseg's FRSKD: a ``self_teacher`` and ``distill_losses``). Returns
+    one line per loss; raises ValueError naming the config key on failure.
 
-    A no-op (empty list) for a model that is not an mmrazor ``ConfigurableDistiller`` algorithm.
+    A no-op (empty list) for any other model.
     """
+    if not hasattr(model, 'loss'):
+        return []
+    if hasattr(model, 'self_teacher') and hasattr(model, 'distill_losses'):
+        losses = _dry_loss(model, batch)
+        return [f'{name.split(".", 1)[1]}: {float(value):.4g}'
+                for name, value in losses.items() if name.startswith('distill.')]
     distiller = getattr(model, 'distiller', None)
-    if not hasattr(distiller, 'loss_forward_mappings') or not hasattr(model, 'loss'):
+    if not hasattr(distiller, 'loss_forward_mappings'):
         return []
     lines = []
 
@@ -108,23 +136,11 @@ def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
         lines.extend(f'{name}: {float(value):.4g}' for name, value in losses.items())
         return losses
 
-    was_training, rng = model.training, get_rng_state()
     distiller.compute_distill_losses = compute  # instance attribute: shadows the method
     try:
-        model.eval()
-        with torch.no_grad():
-            data = model.data_preprocessor(batch, training=True)
-            try:
-                model.loss(data['inputs'], data['data_samples'])
-            except Exception as err:
-                if isinstance(err, ValueError) and str(err).startswith('model.'):
-                    raise
-                raise ValueError(f'model: the distiller\'s loss failed on one training batch '
-                                 f'before any distillation loss ran: {err}') from err
+        _dry_loss(model, batch)
     finally:
         del distiller.compute_distill_losses
-        model.train(was_training)
-        set_rng_state(rng)
     return lines
 
 
@@ -137,7 +153,8 @@ class ConfigCheckHook(Hook):
     * for a distiller, every recorder and distillation loss on one real training batch
       (:func:`check_distill_losses`): channel and feature-size mismatches, ``data_idx`` out of
       range, named as ``model.distiller.distill_losses.<loss>.<argument>`` with the shapes, before
-      the first teacher forward of training instead of after it.
+      the first teacher forward of training instead of after it; for FRSKD, the self-teacher and
+      its head on the student's features (``model.self_teacher.in_channels`` and the like).
 
     The dry run uses the first ``min(2, len(dataset))`` training samples, eval mode and no
     gradients, and restores every random-number generator, so training (and resume) is unchanged.

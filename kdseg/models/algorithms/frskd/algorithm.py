@@ -104,6 +104,8 @@ class FRSKD(BaseAlgorithm):
         except IndexError:
             raise ValueError(f'model.self_teacher_head.in_index={head.in_index} but the '
                              f'self-teacher has {len(out)} levels') from None
+        if getattr(head, 'input_transform', None) == 'resize_concat':
+            given = [sum(given)]  # mmseg keeps the concatenation's channels
         if list(wanted) != given:
             raise ValueError(f'model.self_teacher_head.in_channels={head.in_channels}, but the '
                              f'self-teacher\'s levels {head.in_index} have {given} channels '
