@@ -76,7 +76,8 @@ loss([student, student[..., ::2, ::2]], [torch.randn(2, 6, 8, 8), torch.randn(2,
 ''',
     'frskd_kd': '''
 from kdseg.models.losses.frskd import SoftLabelKDLoss
-value = SoftLabelKDLoss(temperature=4, loss_weight=0.5)(student.bfloat16(), torch.randn(2, 4, 8, 8))
+loss = SoftLabelKDLoss(temperature=4, loss_weight=0.5)
+value = loss(student.bfloat16(), torch.randn(2, 4, 8, 8))
 assert value.dtype == torch.float32
 value.backward()
 ''',

@@ -1,6 +1,7 @@
 """Attention transfer between the student's levels and the self-teacher's (FRSKD, METHODS.md 4)."""
 from typing import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -9,7 +10,9 @@ __all__ = ['AttentionTransferLoss']
 
 def attention_map(feature: Tensor) -> Tensor:
     """a(F) = normalise_HW(mean_C(F²)): (B, C, H, W) → (B, H·W), each row of unit L2 norm
-    (``F.normalize``: divided by max(‖·‖₂, 1e-12), as the reference)."""
+    (``F.normalize``: divided by max(‖·‖₂, 1e-12), as the reference). Computed in float32 or
+    wider: F² of a half-precision feature overflows above |F| ≈ 256."""
+    feature = feature.to(torch.promote_types(feature.dtype, torch.float32))
     return F.normalize(feature.pow(2).mean(1).flatten(1), dim=1)
 
 

@@ -1,4 +1,6 @@
 """Soft-label KD from the self-teacher's predictions (FRSKD, METHODS.md 4)."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,14 +26,14 @@ class SoftLabelKDLoss(nn.Module):
         loss_weight: α.
 
     Forward: ``student`` and ``self_teacher`` logits of the same shape (N, C) or (B, C, H, W).
-    Returns a scalar.
+    Returns a scalar: 0 (connected to ``student``) when there are no positions (N = 0 RoIs).
     """
 
     def __init__(self, temperature: float = 1.0, loss_weight: float = 1.0) -> None:
         super().__init__()
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-                or not temperature > 0:
-            raise ValueError(f'temperature must be a positive number, got {temperature!r}')
+                or not 0 < temperature < math.inf:
+            raise ValueError(f'temperature must be a positive finite number, got {temperature!r}')
         self.temperature = float(temperature)
         self.loss_weight = loss_weight
 
@@ -41,9 +43,13 @@ class SoftLabelKDLoss(nn.Module):
                              f'self-teacher logits {tuple(self_teacher.shape)} must have the same '
                              'shape, (N, C) or (B, C, H, W)')
         tau = self.temperature
+        positions = student.numel() // student.shape[1]
+        if positions == 0:  # no RoI sampled: nothing to distil (0/0 would be NaN)
+            return student.sum() * 0.0
         dtype = torch.promote_types(student.dtype, torch.float32)
         log_p_s = F.log_softmax(student.to(dtype) / tau, dim=1)
-        log_p_t = F.log_softmax(self_teacher.detach().to(dtype) / tau, dim=1)
-        positions = student.numel() // student.shape[1]
-        kl = F.kl_div(log_p_s, log_p_t, reduction='sum', log_target=True)
+        # probabilities, not log-probabilities, as the target: a class the self-teacher rules
+        # out (logit −inf, p_t = 0) then adds 0, where log_target=True would give 0·(−inf) = NaN
+        p_t = F.softmax(self_teacher.detach().to(dtype) / tau, dim=1)
+        kl = F.kl_div(log_p_s, p_t, reduction='sum')
         return self.loss_weight * kl * (tau * tau) / positions

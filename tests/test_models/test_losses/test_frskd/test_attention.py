@@ -1,4 +1,5 @@
-"""AttentionTransferLoss against the independent formulation in .reference (FRSKD's ``Attention``)."""
+"""AttentionTransferLoss against the independent formulation in .reference (FRSKD's
+``Attention``)."""
 import pytest
 import torch
 from torch import nn
@@ -89,7 +90,8 @@ def test_a_self_teacher_module_gets_no_gradient():
     torch.manual_seed(0)
     conv = nn.Conv2d(4, 6, 3, padding=1)
     x = torch.randn(2, 4, 8, 8)
-    student = [torch.randn(2, 5, 8, 8, requires_grad=True), torch.randn(2, 3, 4, 4, requires_grad=True)]
+    student = [torch.randn(2, 5, 8, 8, requires_grad=True),
+               torch.randn(2, 3, 4, 4, requires_grad=True)]
     features = conv(x)
     teacher = [features, features[..., ::2, ::2]]
     AttentionTransferLoss(2.0)(student, teacher).backward()
@@ -159,6 +161,18 @@ def test_level_count_mismatch_raises():
 ])
 def test_shape_mismatch_raises(student_shape, teacher_shape):
     good = torch.randn(2, 3, 4, 4)
-    with pytest.raises(ValueError, match=r'level 1: .*must be \(B, C, H, W\) with the same B, H, W'):
+    with pytest.raises(ValueError,
+                       match=r'level 1: .*must be \(B, C, H, W\) with the same B, H, W'):
         AttentionTransferLoss()([good, torch.randn(student_shape)],
                                 [good, torch.randn(teacher_shape)])
+
+
+def test_half_precision_features_do_not_overflow():
+    # F² of a float16 feature overflows above |F| ~ 256; a(F) is computed in float32
+    student = (300 * torch.randn(2, 3, 4, 5)).half()
+    teacher = (300 * torch.randn(2, 6, 4, 5)).half()
+    loss = AttentionTransferLoss()([student], [teacher])
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    torch.testing.assert_close(
+        loss, AttentionTransferLoss()([student.double()], [teacher.double()]).float(),
+        rtol=1e-5, atol=1e-8)

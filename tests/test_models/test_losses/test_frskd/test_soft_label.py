@@ -35,7 +35,8 @@ def test_value_and_student_gradient_match_the_reference_in_float64(kind, tempera
     theirs = soft_label_kd(student, teacher, temperature, loss_weight)
     assert ours.dim() == 0 and ours.dtype == torch.float64
     assert_close(ours, theirs, rtol=1e-6, atol=1e-15)
-    (g_ours,), (g_theirs,) = torch.autograd.grad(ours, student), torch.autograd.grad(theirs, student)
+    (g_ours,) = torch.autograd.grad(ours, student)
+    (g_theirs,) = torch.autograd.grad(theirs, student)
     _close_grad(g_ours, g_theirs, 1e-6)
 
 
@@ -158,7 +159,27 @@ def test_shape_mismatch_raises(student_shape, teacher_shape):
         SoftLabelKDLoss()(torch.randn(student_shape), torch.randn(teacher_shape))
 
 
-@pytest.mark.parametrize('temperature', [0, 0.0, -1, True, '1', math.nan, None])
+@pytest.mark.parametrize('temperature', [0, 0.0, -1, True, '1', math.nan, math.inf, None])
 def test_bad_temperature_raises(temperature):
-    with pytest.raises(ValueError, match='temperature must be a positive number'):
+    with pytest.raises(ValueError, match='temperature must be a positive finite number'):
         SoftLabelKDLoss(temperature)
+
+
+def test_no_rois_give_zero_connected_to_the_student():
+    student = torch.randn(0, 5, requires_grad=True)
+    loss = SoftLabelKDLoss(2.0, loss_weight=3.0)(student, torch.randn(0, 5))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert student.grad.shape == (0, 5)
+
+
+def test_a_class_the_self_teacher_rules_out_adds_nothing():
+    # a -inf self-teacher logit (p_t = 0) adds 0 to the KL, as in the authors' kl_div(log p_s, p_t)
+    student = torch.randn(4, 5, dtype=torch.float64)
+    teacher = torch.randn(4, 5, dtype=torch.float64)
+    teacher[:, 2] = -math.inf
+    loss = SoftLabelKDLoss()(student, teacher)
+    p_t = teacher.softmax(1)
+    expected = (p_t[:, [0, 1, 3, 4]] * (p_t[:, [0, 1, 3, 4]].log()
+                                       - student.log_softmax(1)[:, [0, 1, 3, 4]])).sum() / 4
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
