@@ -76,8 +76,10 @@ def test_benchmark_driver_aggregates_seeds_and_writes_chart_and_json(tools, tmp_
                     'model = dict(distiller=dict(distill_losses=dict(loss_tat=dict('
                     'loss_weight=0.0))))\n')
     cwd_config = osp.join(CONFIGS, 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py')
+    frskd_config = osp.join(CONFIGS, 'frskd/demo/frskd_pspnet_r18-narrow_synthcity.py')
     args = [sys.executable, osp.join(ROOT, 'tools', 'benchmark_kd_gain.py'),
-            '--method', f'tat0={zero}', '--method', f'cwd={cwd_config}', '--seeds', '0', '1',
+            '--method', f'tat0={zero}', '--method', f'cwd={cwd_config}',
+            '--method', f'frskd={frskd_config}', '--seeds', '0', '1',
             '--teacher-iters', '4', '--student-iters', '4', '--num-train', '8', '--num-val', '4',
             '--data-root', 'data/kdg', '--select-root', 'data/kdg_select', '--split', 'select',
             '--work-dir', 'kdg']
@@ -87,12 +89,18 @@ def test_benchmark_driver_aggregates_seeds_and_writes_chart_and_json(tools, tmp_
         result = json.load(f)
     runs = result['runs']
     assert sorted((r['method'], r['seed']) for r in runs) == [
-        (m, s) for m in ('cwd', 'student', 'tat0') for s in (0, 1)]
+        (m, s) for m in ('cwd', 'frskd', 'student', 'tat0') for s in (0, 1)]
     assert all(r['step_time'] > 0 for r in runs) and result['teacher']['iters'] == 4
     by = {(r['method'], r['seed']): r for r in runs}
     for seed in (0, 1):  # paired: the zero-weight arm is the student-alone arm, seed by seed
         assert by[('tat0', seed)]['mIoU'] == by[('student', seed)]['mIoU']
     assert by[('student', 0)]['checkpoint'] != by[('student', 1)]['checkpoint']
+    # self-distillation trains without the teacher (FRSKD takes no teacher_ckpt)
+    for seed in (0, 1):
+        frskd = torch.load(osp.join(tools.cwd, by[('frskd', seed)]['checkpoint']),
+                           map_location='cpu', weights_only=False)['state_dict']
+        assert any(k.startswith('self_teacher.') for k in frskd)
+        assert not any(k.startswith('teacher.') for k in frskd)
     rows = {row['method']: row for row in result['rows']}
     for name, row in rows.items():
         values = [by[(name, s)]['mIoU'] for s in (0, 1)]

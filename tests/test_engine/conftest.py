@@ -2,12 +2,14 @@
 import copy
 import functools
 import os.path as osp
+from types import SimpleNamespace
 
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, MODELS, init_default_scope
+from torch import nn
 
 import kdseg  # noqa: F401  (compat fixes, strict distillers, registrations)
 from kdseg.datasets import generate_cityscapes
@@ -60,3 +62,27 @@ def train_dataset(cityscapes_root):
 def train_batch(train_dataset) -> dict:
     """Two samples of the demo training pipeline, collated as the dataloader does."""
     return pseudo_collate([train_dataset[0], train_dataset[1]])
+
+
+class Weighted(nn.Module):
+    """A stand-in distillation loss: only its ``loss_weight``, which the schedule hooks set."""
+
+    def __init__(self, loss_weight: float) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+
+def distiller_runner(**weights) -> SimpleNamespace:
+    """A runner whose model keeps its losses as mmrazor does: model.distiller.distill_losses."""
+    model = nn.Module()
+    model.distiller = nn.Module()
+    model.distiller.distill_losses = nn.ModuleDict(
+        {name: Weighted(w) for name, w in weights.items()})
+    return SimpleNamespace(model=model, iter=0)
+
+
+def self_distill_runner(**weights) -> SimpleNamespace:
+    """A runner whose model keeps its losses as FRSKD does: model.distill_losses."""
+    model = nn.Module()
+    model.distill_losses = nn.ModuleDict({name: Weighted(w) for name, w in weights.items()})
+    return SimpleNamespace(model=model, iter=0)

@@ -10,28 +10,7 @@ from torch import nn
 
 from kdseg.engine.hooks import DistillRampHook
 
-
-class Weighted(nn.Module):
-
-    def __init__(self, loss_weight: float) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-
-
-def _distiller_runner(**weights):
-    """An mmrazor-like layout: model.distiller.distill_losses."""
-    model = nn.Module()
-    model.distiller = nn.Module()
-    model.distiller.distill_losses = nn.ModuleDict(
-        {name: Weighted(w) for name, w in weights.items()})
-    return SimpleNamespace(model=model, iter=0)
-
-
-def _self_distill_runner(**weights):
-    """A self-distillation layout (FRSKD): model.distill_losses."""
-    model = nn.Module()
-    model.distill_losses = nn.ModuleDict({name: Weighted(w) for name, w in weights.items()})
-    return SimpleNamespace(model=model, iter=0)
+from .conftest import distiller_runner, self_distill_runner
 
 
 def _losses(runner):
@@ -65,7 +44,7 @@ def _run(runner, hook, iters):
     return seen
 
 
-@pytest.mark.parametrize('make_runner', [_distiller_runner, _self_distill_runner])
+@pytest.mark.parametrize('make_runner', [distiller_runner, self_distill_runner])
 def test_weights_follow_the_formula_on_both_layouts(make_runner):
     begin, ramp = 5, 8
     runner = make_runner(loss_kd=2.0, loss_at=0.5)
@@ -98,7 +77,7 @@ def test_ramp_of_zero_switches_at_begin_iter_and_begin_of_zero_ramps_from_the_st
     assert DistillRampHook(0, 0).scale(0) == 1.0
 
 
-@pytest.mark.parametrize('make_runner', [_distiller_runner, _self_distill_runner])
+@pytest.mark.parametrize('make_runner', [distiller_runner, self_distill_runner])
 def test_a_resumed_run_continues_exactly(make_runner):
     begin, ramp = 4, 6
     seen = _run(make_runner(loss_kd=1.5, loss_at=3.0), DistillRampHook(begin, ramp), range(14))
@@ -109,7 +88,7 @@ def test_a_resumed_run_continues_exactly(make_runner):
 
 
 def test_only_the_named_losses():
-    runner = _self_distill_runner(loss_kd=2.0, loss_at=0.5)
+    runner = self_distill_runner(loss_kd=2.0, loss_at=0.5)
     seen = _run(runner, DistillRampHook(3, 2, losses=['loss_at']), [0, 3, 4])
     assert seen[0] == {'loss_kd': 2.0, 'loss_at': 0.0}
     assert seen[1] == {'loss_kd': 2.0, 'loss_at': pytest.approx(0.5 * np.exp(-5 * 0.5**2))}
@@ -117,7 +96,7 @@ def test_only_the_named_losses():
 
 
 def test_model_wrappers_are_unwrapped():
-    runner = _self_distill_runner(loss_kd=2.0)
+    runner = self_distill_runner(loss_kd=2.0)
     inner = runner.model
     # a registered model wrapper around the model, without the process group DDP would need
     wrapper = MMDistributedDataParallel.__new__(MMDistributedDataParallel)
@@ -143,11 +122,11 @@ def test_built_from_a_config():
 
 def test_clear_errors():
     with pytest.raises(ValueError, match=r'model\.distill_losses\.loss_x does not exist'):
-        DistillRampHook(1, 1, losses=['loss_x']).before_train(_self_distill_runner(loss_kd=1.0))
+        DistillRampHook(1, 1, losses=['loss_x']).before_train(self_distill_runner(loss_kd=1.0))
     with pytest.raises(ValueError,
                        match=r'model\.distiller\.distill_losses\.loss_x does not exist'):
-        DistillRampHook(1, 1, losses=['loss_x']).before_train(_distiller_runner(loss_kd=1.0))
-    runner = _self_distill_runner()
+        DistillRampHook(1, 1, losses=['loss_x']).before_train(distiller_runner(loss_kd=1.0))
+    runner = self_distill_runner()
     runner.model.distill_losses['plain'] = nn.Identity()
     with pytest.raises(ValueError, match=r'model\.distill_losses\.plain .*no loss_weight'):
         DistillRampHook(1, 1).before_train(runner)
@@ -155,7 +134,7 @@ def test_clear_errors():
                        r'model\.distiller\.distill_losses .* or model\.distill_losses .*Linear'):
         DistillRampHook(1, 1).before_train(SimpleNamespace(model=nn.Linear(1, 1), iter=0))
     with pytest.raises(ValueError, match='losses must be a list of names'):
-        DistillRampHook(1, 1, losses='loss_kd').before_train(_self_distill_runner(loss_kd=1.0))
+        DistillRampHook(1, 1, losses='loss_kd').before_train(self_distill_runner(loss_kd=1.0))
     for bad in (-1, 1.0, True, '3', None):
         with pytest.raises(ValueError, match='begin_iter must be an int >= 0'):
             DistillRampHook(bad, 1)

@@ -6,20 +6,7 @@ from torch import nn
 
 from kdseg.engine.hooks import DistillWarmupHook
 
-
-class Weighted(nn.Module):
-
-    def __init__(self, loss_weight: float) -> None:
-        super().__init__()
-        self.loss_weight = loss_weight
-
-
-def _runner(**weights):
-    model = nn.Module()
-    model.distiller = nn.Module()
-    model.distiller.distill_losses = nn.ModuleDict(
-        {name: Weighted(w) for name, w in weights.items()})
-    return SimpleNamespace(model=model, iter=0)
+from .conftest import distiller_runner, self_distill_runner
 
 
 def _weights(runner):
@@ -27,7 +14,7 @@ def _weights(runner):
 
 
 def test_weights_ramp_linearly_then_stay_and_follow_a_resumed_iteration():
-    runner = _runner(a=2.0, b=0.5)
+    runner = distiller_runner(a=2.0, b=0.5)
     hook = DistillWarmupHook(4)
     hook.before_train(runner)
     seen = []
@@ -37,7 +24,7 @@ def test_weights_ramp_linearly_then_stay_and_follow_a_resumed_iteration():
         seen.append(_weights(runner))
     assert [s['a'] for s in seen] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
     assert [s['b'] for s in seen] == pytest.approx([0.125, 0.25, 0.375, 0.5, 0.5, 0.5])
-    resumed = _runner(a=2.0, b=0.5)  # a fresh process resumed at iteration 2
+    resumed = distiller_runner(a=2.0, b=0.5)  # a fresh process resumed at iteration 2
     hook = DistillWarmupHook(4)
     hook.before_train(resumed)
     resumed.iter = 2
@@ -46,13 +33,13 @@ def test_weights_ramp_linearly_then_stay_and_follow_a_resumed_iteration():
 
 
 def test_only_the_named_losses_and_clear_errors():
-    runner = _runner(a=2.0, b=0.5)
+    runner = distiller_runner(a=2.0, b=0.5)
     hook = DistillWarmupHook(2, losses=['a'])
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)
     assert _weights(runner) == {'a': 1.0, 'b': 0.5}
     with pytest.raises(ValueError, match=r'model\.distiller\.distill_losses\.c does not exist'):
-        DistillWarmupHook(2, losses=['c']).before_train(_runner(a=1.0))
+        DistillWarmupHook(2, losses=['c']).before_train(distiller_runner(a=1.0))
     with pytest.raises(ValueError, match=r'DistillWarmupHook needs distillation losses at '
                        r'model\.distiller\.distill_losses .* or model\.distill_losses .*Linear'):
         DistillWarmupHook(2).before_train(SimpleNamespace(model=nn.Linear(1, 1), iter=0))
@@ -62,9 +49,8 @@ def test_only_the_named_losses_and_clear_errors():
 
 
 def test_a_self_distillation_model_keeps_its_losses_at_model_distill_losses():
-    model = nn.Module()
-    model.distill_losses = nn.ModuleDict({'loss_kd': Weighted(2.0), 'loss_at': Weighted(0.5)})
-    runner = SimpleNamespace(model=model, iter=0)
+    runner = self_distill_runner(loss_kd=2.0, loss_at=0.5)
+    model = runner.model
     hook = DistillWarmupHook(4, losses=['loss_kd'])
     hook.before_train(runner)
     hook.before_train_iter(runner, 0)

@@ -333,6 +333,13 @@ def test_two_stage_student_losses_are_the_student_alones(name, with_mask):
 # ------------------------------------------------------------- 4. inference: the student alone
 
 
+def _predict_and_tensor(model, student, inputs, samples):
+    """``predict`` and ``tensor`` outputs of the FRSKD model and of the student alone."""
+    with torch.no_grad():
+        return [net(inputs, copy.deepcopy(samples), mode=mode)
+                for mode in ('predict', 'tensor') for net in (model, student)]
+
+
 def test_pspnet_predict_and_tensor_run_the_student_only():
     cfg = _config(PSPNET)
     model = _build(cfg.model)
@@ -345,11 +352,7 @@ def test_pspnet_predict_and_tensor_run_the_student_only():
 
     model.eval()
     student = _student_alone(cfg, model).eval()  # after training: BN statistics copied too
-    with torch.no_grad():
-        ours = model(inputs, copy.deepcopy(samples), mode='predict')
-        alone = student(inputs, copy.deepcopy(samples), mode='predict')
-        ours_tensor = model(inputs, copy.deepcopy(samples), mode='tensor')
-        alone_tensor = student(inputs, copy.deepcopy(samples), mode='tensor')
+    ours, alone, ours_tensor, alone_tensor = _predict_and_tensor(model, student, inputs, samples)
     assert calls == []
     assert len(ours) == BATCH
     for a, b in zip(ours, alone):
@@ -366,11 +369,7 @@ def test_faster_rcnn_predict_and_tensor_run_the_student_only():
     inputs, samples = _det_batch(model)
     model.eval()
     student = _student_alone(cfg, model).eval()
-    with torch.no_grad():
-        ours = model(inputs, copy.deepcopy(samples), mode='predict')
-        alone = student(inputs, copy.deepcopy(samples), mode='predict')
-        ours_tensor = model(inputs, copy.deepcopy(samples), mode='tensor')
-        alone_tensor = student(inputs, copy.deepcopy(samples), mode='tensor')
+    ours, alone, ours_tensor, alone_tensor = _predict_and_tensor(model, student, inputs, samples)
     assert calls == []
     assert len(ours) == BATCH
     assert sum(len(s.pred_instances) for s in ours) > 0, 'no detections: nothing compared'
