@@ -139,7 +139,7 @@ def _resolved(config: str) -> str:
     return json.dumps(Config.fromfile(config).to_dict(), sort_keys=True, default=str)
 
 
-def _run(cmd: List[str], log: str) -> None:
+def run_step(cmd: List[str], log: str) -> None:
     """Run one step, its output in ``log``; on failure raise with the log's tail."""
     os.makedirs(osp.dirname(log), exist_ok=True)
     print('$ ' + ' '.join(cmd), flush=True)
@@ -171,9 +171,9 @@ def _train(config: str, work_dir: str, iters: int, options: List[str],
         if osp.isfile(checkpoint):
             return checkpoint
     logged = f'default_hooks.logger.interval={min(10, iters)}'  # step_time needs a log line
-    _run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir,
-          '--iters', str(iters), *extra, '--cfg-options', logged, *options],
-         osp.join(work_dir, 'train.log'))
+    run_step([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
+              work_dir, '--iters', str(iters), *extra, '--cfg-options', logged, *options],
+             osp.join(work_dir, 'train.log'))
     with open(record) as f:
         return f.read().strip()
 
@@ -198,10 +198,10 @@ def evaluate(task: Task, config: str, checkpoint: str, work_dir: str,
     """tools/test.py on ``eval_root``'s val set; returns mmengine's metrics dict (cached)."""
     result = osp.join(work_dir, 'metrics.json')
     if not osp.isfile(result):
-        _run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
-              '--work-dir', work_dir, '--cfg-options',
-              *_data_options(task, eval_root, eval_root)],
-             osp.join(work_dir, 'test.log'))
+        run_step([sys.executable, osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
+                  '--work-dir', work_dir, '--cfg-options',
+                  *_data_options(task, eval_root, eval_root)],
+                 osp.join(work_dir, 'test.log'))
         found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
         if not found:
             raise RuntimeError(f'tools/test.py wrote no metrics file under {work_dir}')

@@ -162,10 +162,10 @@ def test_config_builds_its_model(path):
     assert cfg.model.get('_scope_') == 'mmrazor', 'distillation models are mmrazor algorithms'
     if 'teacher' in cfg.model:
         assert model.student is not model.teacher
-        assert not any(p.requires_grad for p in model.teacher.parameters()), 'teacher must be frozen'
+        assert not any(p.requires_grad for p in model.teacher.parameters()), 'teacher frozen'
         assert any(p.requires_grad for p in model.student.parameters())
         assert cfg.val_cfg.type.endswith('SingleTeacherDistillValLoop')
-    else:  # self-distillation: the self-teacher trains with the student, validation is the student's
+    else:  # self-distillation: the self-teacher trains with the student, validated alone
         assert any(p.requires_grad for p in model.architecture.parameters())
         assert all(p.requires_grad for p in model.self_teacher.parameters())
         assert not cfg.val_cfg.get('type', 'ValLoop').endswith('DistillValLoop')

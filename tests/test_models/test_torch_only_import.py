@@ -55,7 +55,8 @@ loss(student, torch.randn(2, 6, 8, 8)).backward()
     'review': '''
 from kdseg.models.losses.review import ReviewKDLoss
 loss = ReviewKDLoss((4, 4), (6, 6), mid_channels=3)
-loss([student, student[..., ::2, ::2]], [torch.randn(2, 6, 8, 8), torch.randn(2, 6, 4, 4)]).backward()
+teacher = [torch.randn(2, 6, 8, 8), torch.randn(2, 6, 4, 4)]
+loss([student, student[..., ::2, ::2]], teacher).backward()
 ''',
     'bifpn_self_teacher': '''
 from kdseg.models.self_teachers import BiFPNSelfTeacher
@@ -72,7 +73,8 @@ out.square().sum().backward()
     'frskd_attention': '''
 from kdseg.models.losses.frskd import AttentionTransferLoss
 loss = AttentionTransferLoss(loss_weight=2.0)
-loss([student, student[..., ::2, ::2]], [torch.randn(2, 6, 8, 8), torch.randn(2, 3, 4, 4)]).backward()
+teacher = [torch.randn(2, 6, 8, 8), torch.randn(2, 3, 4, 4)]
+loss([student, student[..., ::2, ::2]], teacher).backward()
 ''',
     'frskd_kd': '''
 from kdseg.models.losses.frskd import SoftLabelKDLoss

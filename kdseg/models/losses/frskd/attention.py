@@ -43,7 +43,8 @@ class AttentionTransferLoss(nn.Module):
                              f'{len(self_teacher)} self-teacher levels; they must match (>= 1)')
         total = 0
         for i, (s, t) in enumerate(zip(student, self_teacher)):
-            if s.dim() != 4 or t.dim() != 4 or s.shape[0] != t.shape[0] or s.shape[2:] != t.shape[2:]:
+            if (s.dim() != 4 or t.dim() != 4 or s.shape[0] != t.shape[0]
+                    or s.shape[2:] != t.shape[2:]):
                 raise ValueError(f'AttentionTransferLoss level {i}: student {tuple(s.shape)} and '
                                  f'self-teacher {tuple(t.shape)} must be (B, C, H, W) with the '
                                  'same B, H, W')
