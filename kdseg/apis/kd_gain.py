@@ -18,8 +18,10 @@
    checkpoint's ``architecture.*`` part), so all arms go through one metric path.
 
 Every step is the command a user would type, run as a subprocess with its own runner and
-registry scope; a finished step is found in the work dir and not run again, so an interrupted
-benchmark continues where it stopped.
+registry scope; a step that finished at its budget is found in the work dir (its marker file,
+written last, and its checkpoint's iteration) and not run again; an unfinished one (a killed
+run) resumes from its last checkpoint, so an interrupted benchmark continues where it stopped
+and never reports a half-trained model.
 """
 import glob
 import hashlib
@@ -31,7 +33,7 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -161,36 +163,82 @@ def _data_options(task: Task, train_root: str, eval_root: str) -> List[str]:
     return options
 
 
+DONE = 'kd_gain_done.json'  # written last, after a training step finished at its budget
+
+
+def checkpoint_iter(checkpoint: str) -> int:
+    """The iteration a checkpoint was saved at (``meta.iter``, what mmengine's resume reads)."""
+    from ..compat import safe_torch_load
+    meta = safe_torch_load(checkpoint, map_location='cpu').get('meta') or {}
+    if not isinstance(meta.get('iter'), int):
+        raise ValueError(f'checkpoint {checkpoint!r} records no iteration (meta.iter)')
+    return meta['iter']
+
+
+def _finished(work_dir: str, iters: int) -> Optional[str]:
+    """The final checkpoint of a step that finished at ``iters`` iterations, else None.
+
+    A step counts as done only through the marker :data:`DONE`, written after tools/train.py
+    exited 0 and its last checkpoint was found at the budget; a killed run has no marker."""
+    try:
+        with open(osp.join(work_dir, DONE)) as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        return None
+    checkpoint = done.get('checkpoint')
+    if (done.get('iter') == iters and isinstance(checkpoint, str) and osp.isfile(checkpoint)
+            and checkpoint_iter(checkpoint) == iters):
+        return checkpoint
+    return None
+
+
 def _train(config: str, work_dir: str, iters: int, options: List[str],
            extra: Sequence[str] = ()) -> str:
-    """tools/train.py unless ``work_dir`` already holds its final checkpoint; returns it."""
+    """tools/train.py for ``iters`` iterations unless ``work_dir`` holds the step's finished
+    checkpoint (:func:`_finished`); an unfinished run there (killed, or stopped) is resumed from
+    its last checkpoint. Returns the final checkpoint, whose iteration is ``iters``."""
+    checkpoint = _finished(work_dir, iters)
+    if checkpoint:
+        return checkpoint
     record = osp.join(work_dir, 'last_checkpoint')
+    resume = []
     if osp.isfile(record):
         with open(record) as f:
-            checkpoint = f.read().strip()
-        if osp.isfile(checkpoint):
-            return checkpoint
+            if osp.isfile(f.read().strip()):
+                resume = ['--resume']
     logged = f'default_hooks.logger.interval={min(10, iters)}'  # step_time needs a log line
     run_step([sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir',
-              work_dir, '--iters', str(iters), *extra, '--cfg-options', logged, *options],
-             osp.join(work_dir, 'train.log'))
+              work_dir, '--iters', str(iters), *resume, *extra, '--cfg-options', logged,
+              *options], osp.join(work_dir, 'train.log' if not resume else 'train_resumed.log'))
     with open(record) as f:
-        return f.read().strip()
+        checkpoint = f.read().strip()
+    reached = checkpoint_iter(checkpoint)
+    if reached != iters:
+        raise RuntimeError(f'tools/train.py {config} exited 0, but its last checkpoint '
+                           f'{checkpoint} is at iteration {reached}, not the budget {iters}')
+    marker = osp.join(work_dir, DONE)
+    with open(marker + '.tmp', 'w') as f:
+        json.dump(dict(checkpoint=checkpoint, iter=reached), f)
+    os.replace(marker + '.tmp', marker)
+    return checkpoint
 
 
 def step_time(work_dir: str) -> float:
     """Median seconds per training iteration that mmengine logged (``time`` in scalars.json),
-    over the second half of training (warm-up and first-iteration costs left out)."""
+    over the second half of training (warm-up and first-iteration costs left out); a run resumed
+    in ``work_dir`` adds its iterations to those of the run it continued."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise FileNotFoundError(f'no vis_data/scalars.json under {work_dir}')
-    with open(files[-1]) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    times = [(r['iter'], r['time']) for r in rows if 'time' in r and 'iter' in r]
+    times = {}  # iteration -> time; a resumed run's own record of an iteration wins
+    for path in files:
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        times.update((r['iter'], r['time']) for r in rows if 'time' in r and 'iter' in r)
     if not times:
-        raise ValueError(f'{files[-1]} logs no iteration time')
-    last = max(i for i, _ in times)
-    return statistics.median(t for i, t in times if i > last / 2)
+        raise ValueError(f'no scalars.json under {work_dir} logs an iteration time')
+    last = max(times)
+    return statistics.median(t for i, t in times.items() if i > last / 2)
 
 
 def evaluate(task: Task, config: str, checkpoint: str, work_dir: str,
@@ -235,7 +283,8 @@ def _stem(config: str) -> str:
 def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
     """Run (or find) every step of ``p``; returns ``dict(protocol, metric, teacher, runs)`` where
     each run is ``dict(method, config, options, seed, <metric>, metrics, step_time,
-    checkpoint)``."""
+    checkpoint, iters)``; ``iters`` (the teacher's too) is the iteration its checkpoint was
+    saved at, which a cached step must have reached (:func:`_finished`)."""
     task = p.task
     ensure_data(p)
     train_data = _data_options(task, p.data_root, p.data_root)
@@ -273,8 +322,10 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
                                osp.join(work_dir, f'test_{p.split}'), p.eval_root)
             runs.append({'method': name, 'config': config, 'options': variant, 'seed': seed,
                          task.metric: metrics[task.key] * task.scale, 'metrics': metrics,
-                         'step_time': step_time(work_dir), 'checkpoint': checkpoint})
-    teacher = {'config': p.teacher_config, 'seed': p.teacher_seed, 'iters': p.teacher_iters,
+                         'step_time': step_time(work_dir), 'checkpoint': checkpoint,
+                         'iters': checkpoint_iter(checkpoint)})
+    teacher = {'config': p.teacher_config, 'seed': p.teacher_seed,
+               'iters': checkpoint_iter(teacher_ckpt),
                task.metric: teacher_metrics[task.key] * task.scale, 'metrics': teacher_metrics,
                'step_time': step_time(teacher_dir), 'checkpoint': teacher_ckpt}
     return dict(protocol={k: (list(v) if isinstance(v, tuple) else v)

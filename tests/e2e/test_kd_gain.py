@@ -1,5 +1,6 @@
 """Paired distillation arms and the gain benchmark driver, end to end through the CLI tools."""
 import json
+import os
 import os.path as osp
 import statistics
 import sys
@@ -118,3 +119,75 @@ def test_benchmark_driver_aggregates_seeds_and_writes_chart_and_json(tools, tmp_
     # every step is cached: a second run trains and tests nothing
     again = tools.run(args)
     assert '$ ' not in again and 'tools/train.py' not in again
+
+
+KILL_HOOK = '''
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAtIterHook(Hook):
+    """SIGKILL this training process right after iteration $<env> was checkpointed."""
+
+    priority = 'LOWEST'  # after CheckpointHook (VERY_LOW) has written this iteration
+
+    def __init__(self, env):
+        self.env = env
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == int(os.environ.get(self.env, '0')):
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def _killable(path, base: str, env: str, interval: int) -> str:
+    """A user's config: ``base`` checkpointing every ``interval`` iterations, killed (SIGKILL,
+    as by the OOM killer or a pre-empted job) after the iteration that ``$env`` names."""
+    path.write_text(f"_base_ = ['{osp.join(CONFIGS, base)}']\n"
+                    "custom_imports = dict(imports=['kill_hook'], allow_failed_imports=False)\n"
+                    f"custom_hooks = [dict(type='KillAtIterHook', env='{env}')]\n"
+                    f'default_hooks = dict(checkpoint=dict(interval={interval}))\n')
+    return str(path)
+
+
+def test_killed_teacher_and_killed_arm_resume_and_are_never_reported_unfinished(tools, tmp_path):
+    (tmp_path / 'kill_hook.py').write_text(KILL_HOOK)
+    teacher = _killable(tmp_path / 'teacher.py', TEACHER, 'KILL_TEACHER', 4)
+    arm = _killable(tmp_path / 'cwd.py', 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
+                    'KILL_ARM', 2)
+    args = [sys.executable, osp.join(ROOT, 'tools', 'benchmark_kd_gain.py'), '--teacher', teacher,
+            '--method', f'cwd={arm}', '--seeds', '0', '--teacher-iters', '8',
+            '--student-iters', '4', '--num-train', '8', '--num-val', '4',
+            '--data-root', 'data/kdk', '--work-dir', 'kdk']
+    env = {'PYTHONPATH': str(tmp_path)}
+    # 1. the teacher is killed after iter_4.pth: the benchmark fails, and reports nothing
+    out = tools.run(args, env=dict(env, KILL_TEACHER='4'), fail=True)
+    assert 'step failed' in out and not osp.exists(osp.join(tools.cwd, 'kdk', 'kd_gain.json'))
+    (teacher_dir,) = [osp.join(tools.cwd, 'kdk', 'teachers', d)
+                      for d in os.listdir(osp.join(tools.cwd, 'kdk', 'teachers'))]
+    assert osp.isfile(osp.join(teacher_dir, 'iter_4.pth'))
+    assert not osp.exists(osp.join(teacher_dir, 'iter_8.pth'))
+    # 2. run again: the teacher resumes from iteration 4 to 8; then the distilled arm is killed
+    out = tools.run(args, env=dict(env, KILL_ARM='2'), fail=True)
+    with open(osp.join(teacher_dir, 'train_resumed.log')) as f:
+        assert 'resumed epoch: 0, iter: 4' in f.read()
+    assert osp.isfile(osp.join(teacher_dir, 'iter_8.pth'))
+    # 3. run again: the arm resumes from iteration 2 to 4; the report holds finished runs only
+    out = tools.run(args, env=env)
+    assert '| teacher (8 it, seed 0) |' in out
+    with open(osp.join(tools.cwd, 'kdk', 'kd_gain.json')) as f:
+        result = json.load(f)
+    assert result['teacher']['iters'] == 8
+    assert result['teacher']['checkpoint'].endswith('iter_8.pth')
+    for run in result['runs']:
+        assert run['iters'] == 4 and run['checkpoint'].endswith('iter_4.pth'), run
+        saved = torch.load(osp.join(tools.cwd, run['checkpoint']), map_location='cpu',
+                           weights_only=False)
+        assert saved['meta']['iter'] == 4
+    (cwd_dir,) = {osp.dirname(r['checkpoint']) for r in result['runs'] if r['method'] == 'cwd'}
+    with open(osp.join(tools.cwd, cwd_dir, 'train_resumed.log')) as f:
+        assert 'resumed epoch: 0, iter: 2' in f.read()
