@@ -10,7 +10,9 @@ checkpoint of the wrong model trained against a random teacher (``teacher.mIoU: 
   ``SingleTeacherDistill`` saves ``architecture.*``, ``teacher.*`` and ``distiller.*``): the
   student takes ``architecture.*``, the teacher ``teacher.*``, chosen by ``prefixes``;
 * anything else raises :class:`CheckpointMismatchError` naming the config key, the missing and
-  unexpected keys and the shape mismatches.
+  unexpected keys and the shape mismatches;
+* a fitting checkpoint with a NaN or an infinity in any tensor (a BatchNorm statistic included)
+  raises :class:`NonFiniteCheckpointError` naming the tensors, before anything is loaded.
 
 Checkpoints are read through mmengine's ``CheckpointLoader`` (every scheme: local, URL, prefixes),
 which kdseg.compat makes load with ``weights_only=True`` and the allow-list.
@@ -22,7 +24,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import nn
 
-__all__ = ['CheckpointMismatchError', 'load_weights', 'select_weights']
+from .finite import non_finite
+
+__all__ = ['CheckpointMismatchError', 'NonFiniteCheckpointError', 'load_weights', 'select_weights']
 
 # the prefix mmengine strips by default (a DataParallel/DDP-wrapped model saved as is)
 WRAPPER_PREFIX = 'module.'
@@ -30,6 +34,10 @@ WRAPPER_PREFIX = 'module.'
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose keys or shapes do not fit the model it is loaded into."""
+
+
+class NonFiniteCheckpointError(ValueError):
+    """A checkpoint that fits, but holds a NaN or an infinity in a weight or a buffer."""
 
 
 def _examples(keys: Sequence[str], limit: int = 4) -> str:
@@ -112,5 +120,11 @@ def load_weights(model: nn.Module, filename: str, prefixes: Sequence[str] = (),
     state = {(k[len(WRAPPER_PREFIX):] if k.startswith(WRAPPER_PREFIX) else k): v
              for k, v in state.items()}
     weights = select_weights(state, model.state_dict(), prefixes, what, f'{key}={filename!r}')
+    bad = non_finite(weights.items())
+    if bad:
+        raise NonFiniteCheckpointError(
+            f'{key}={filename!r}: {len(bad)} of the {len(weights)} tensors it gives {what} are '
+            f'not finite (NaN or inf): {_examples(bad)}. Nothing was loaded; a model with a '
+            'non-finite weight or BatchNorm statistic gives meaningless predictions and scores.')
     model.load_state_dict(weights, strict=True)
     return checkpoint

@@ -26,6 +26,11 @@ def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(tool
                                      'default_hooks.checkpoint.interval=1'), fail=True)
     assert 'NonFiniteTrainingError: Training stopped at iteration 2' in out, out[-3000:]
     assert 'decode.loss_ce=nan' in out
+    # which parameter grew most, and by how much, before the NaN: iter_1.pth is not to be trusted
+    assert 'From the start of this run (iteration 0) to iteration 1: ' in out
+    growth = float(out.split('From the start of this run (iteration 0) to iteration 1: ')[1]
+                   .split('(×')[1].split(')')[0])
+    assert growth > 1e6
     work = osp.join(tools.cwd, 'lr_huge')
     assert not osp.exists(osp.join(work, 'iter_2.pth'))
     with open(osp.join(work, 'last_checkpoint')) as f:
@@ -39,8 +44,11 @@ def test_non_finite_distillation_loss_is_named_and_nothing_is_saved(tools):
     out = tools.run(tools.train_args(TAT, 'weight_huge', 2,
                                      'model.distiller.distill_losses.loss_tat.loss_weight=1e40',
                                      f'model.teacher_ckpt={tools.teacher(TEACHER)}'), fail=True)
-    assert 'Training stopped at iteration 1: non-finite loss:' in out, out[-3000:]
-    assert 'distill.loss_tat=inf' in out and 'no checkpoint was written' in out
+    # the dry run on one batch catches it before iteration 1, naming the term and the module
+    assert 'ConfigCheckHook: on one training batch, before iteration 1, the loss terms ' \
+        'distill.loss_tat=inf are not finite' in out, out[-3000:]
+    assert 'model.distiller.distill_losses.loss_tat (TaTLoss)' in out
+    assert 'Iter(train)' not in out
     assert not osp.exists(osp.join(tools.cwd, 'weight_huge', 'iter_1.pth'))
 
 
@@ -74,3 +82,28 @@ def test_flagship_config_without_data_says_what_is_missing(tmp_path):
     for part in ('make demo', '--cfg-options train_dataloader.dataset.data_root=',
                  "model.teacher_ckpt='https://download.openmmlab.com/", 'without network'):
         assert part in message, (part, message)
+
+
+def _poisoned(tools, config: str, key: str, name: str) -> str:
+    """A checkpoint of ``config``'s untrained model with one element of tensor ``key`` NaN."""
+    checkpoint = safe_torch_load(tools.random_init(config))
+    checkpoint['state_dict'][key].view(-1)[0] = float('nan')
+    path = osp.join(tools.cwd, name)
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_test_tool_refuses_a_model_with_a_non_finite_buffer(tools):
+    path = _poisoned(tools, STUDENT, 'decode_head.bottleneck.bn.running_mean', 'nan_student.pth')
+    out = tools.run(tools.test_args(STUDENT, path, 'nan_student_test'), fail=True)
+    assert 'NonFiniteCheckpointError' in out, out[-3000:]
+    assert 'decode_head.bottleneck.bn.running_mean' in out and 'Nothing was loaded' in out
+    assert 'Iter(test)' not in out and 'aAcc' not in out
+
+
+def test_a_teacher_with_a_non_finite_buffer_stops_training_before_iteration_1(tools):
+    path = _poisoned(tools, TEACHER, 'backbone.stem.1.running_var', 'nan_teacher.pth')
+    out = tools.run(tools.train_args(TAT, 'nan_teacher', 2, f'model.teacher_ckpt={path}'),
+                    fail=True)
+    assert 'NonFiniteCheckpointError' in out and 'model.teacher_ckpt=' in out, out[-3000:]
+    assert 'backbone.stem.1.running_var' in out and 'Iter(train)' not in out

@@ -3,6 +3,7 @@ on one real batch, each failure naming the config key, student or teacher, and t
 import pytest
 import torch
 
+from kdseg.engine.hooks import NonFiniteTrainingError
 from kdseg.engine.hooks.config_check_hook import check_distill_losses, check_num_classes
 from kdseg.engine.hooks.rng_state_hook import get_rng_state
 
@@ -121,3 +122,16 @@ def test_frskd_self_distillation_is_dry_run_and_a_wrong_self_teacher_is_named(tr
     with pytest.raises(ValueError, match=r'model\.self_teacher: .*in_channels\[2\]=32.*'
                                          r'The student gives 4 levels'):
         check_distill_losses(build_model(cfg), train_batch)
+
+
+def test_a_non_finite_dry_run_loss_names_the_first_module_whose_output_is_not_finite(
+        train_batch):
+    model = _tat()
+    with torch.no_grad():  # finite weights whose output overflows: the weights pass their check
+        model.teacher.backbone.layer4[0].conv1.weight.fill_(3e38)
+    with pytest.raises(NonFiniteTrainingError) as err:
+        check_distill_losses(model, train_batch)
+    message = str(err.value)
+    assert 'distill.loss_tat=nan' in message or 'distill.loss_tat=inf' in message, message
+    assert 'The first module whose output is not finite: ' \
+        'model.teacher.backbone.layer4[0].conv1 (Conv2d)' in message, message

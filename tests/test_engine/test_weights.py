@@ -6,6 +6,7 @@ from mmengine.runner import save_checkpoint
 from torch import nn
 
 from kdseg.engine import CheckpointMismatchError, load_weights
+from kdseg.engine.weights import NonFiniteCheckpointError
 from kdseg.engine.weights import select_weights
 
 from .conftest import STUDENT, TAT_DEMO, TEACHER, build_model, demo_config
@@ -107,6 +108,29 @@ def test_teacher_ckpt_may_be_a_distiller_checkpoint(tmp_path):
 def test_missing_teacher_ckpt_names_the_key(tmp_path):
     with pytest.raises(FileNotFoundError, match='model.teacher_ckpt='):
         _tat_with_teacher_ckpt(str(tmp_path / 'missing.pth'))
+
+
+@pytest.mark.parametrize('key', ['1.running_mean', '1.running_var', '2.weight'])
+def test_non_finite_tensor_is_refused_naming_it_and_nothing_is_loaded(tmp_path, key):
+    state = _net().state_dict()
+    state[key][1] = float('nan') if 'running' in key else float('inf')
+    path = _save(tmp_path / 'nan.pth', state)
+    model = _net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(NonFiniteCheckpointError) as err:
+        load_weights(model, path, key='--student-init')
+    assert f"--student-init='{path}'" in str(err.value) and key in str(err.value)
+    assert 'Nothing was loaded' in str(err.value)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_teacher_ckpt_with_a_nan_batch_norm_statistic_fails_while_building(tmp_path):
+    state = build_model(demo_config(TEACHER)).state_dict()
+    state['decode_head.bottleneck.bn.running_mean'][0] = float('nan')
+    with pytest.raises(NonFiniteCheckpointError) as err:
+        _tat_with_teacher_ckpt(_save(tmp_path / 'teacher.pth', state))
+    assert 'model.teacher_ckpt=' in str(err.value)
+    assert 'decode_head.bottleneck.bn.running_mean' in str(err.value)
 
 
 @pytest.mark.parametrize('side', ['student', 'teacher'])

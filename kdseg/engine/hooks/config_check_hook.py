@@ -1,7 +1,9 @@
 """Check a training config against its data and model before iteration 1, naming the key."""
+import functools
 import inspect
+import math
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from mmengine.hooks import Hook
@@ -10,6 +12,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import nn
 
+from ..finite import NonFiniteTrainingError, check_finite
 from .rng_state_hook import get_rng_state, set_rng_state
 
 __all__ = ['ConfigCheckHook', 'check_distill_losses', 'check_num_classes']
@@ -111,6 +114,55 @@ def _dry_loss(model: nn.Module, batch: dict) -> Dict[str, torch.Tensor]:
         set_rng_state(rng)
 
 
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+def _first_non_finite_output(model: nn.Module, batch: dict) -> Optional[str]:
+    """Rerun the dry loss with a forward hook on every module; the first module (in the order
+    their forward calls finish, so the innermost first) whose output holds a NaN or inf."""
+    found: List[str] = []
+
+    def hook(name: str, module: nn.Module, args: Any, output: Any) -> None:
+        if not found and any(t.is_floating_point() and not bool(torch.isfinite(t).all())
+                             for t in _tensors(output)):
+            found.append(f'{_config_key(name)} ({type(module).__name__})')
+
+    handles = [module.register_forward_hook(functools.partial(hook, name))
+               for name, module in model.named_modules() if name]
+    try:
+        _dry_loss(model, batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found[0] if found else None
+
+
+def _require_finite(model: nn.Module, batch: dict, losses: Dict[str, Any]) -> None:
+    """Raise NonFiniteTrainingError if a loss term of the dry run is not finite, naming the terms
+    and the first module whose output is not finite (the weights were checked before)."""
+    terms = {name: sum(float(t) for t in _tensors(value)) for name, value in losses.items()
+             if 'loss' in name}
+    bad = {name: value for name, value in terms.items() if not math.isfinite(value)}
+    if not bad:
+        return
+    where = _first_non_finite_output(model, batch)
+    raise NonFiniteTrainingError(
+        'ConfigCheckHook: on one training batch, before iteration 1, the loss terms ' +
+        ', '.join(f'{k}={v}' for k, v in bad.items()) + ' are not finite, though every '
+        'parameter and buffer is. ' + (f'The first module whose output is not finite: {where}.'
+                                       if where else 'Every module output is finite.') +
+        ' Check that module\'s weights and settings (a loss_weight, a temperature) and the input '
+        'data.')
+
+
 def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
     """Run the distiller's ``loss`` on one batch, in eval mode, without gradients and without
     touching any random-number generator, and check every distillation loss: on the recorded
@@ -124,6 +176,7 @@ def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
         return []
     if hasattr(model, 'self_teacher') and hasattr(model, 'distill_losses'):
         losses = _dry_loss(model, batch)
+        _require_finite(model, batch, losses)
         return [f'{name.split(".", 1)[1]}: {float(value):.4g}'
                 for name, value in losses.items() if name.startswith('distill.')]
     distiller = getattr(model, 'distiller', None)
@@ -138,9 +191,10 @@ def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
 
     distiller.compute_distill_losses = compute  # instance attribute: shadows the method
     try:
-        _dry_loss(model, batch)
+        losses = _dry_loss(model, batch)
     finally:
         del distiller.compute_distill_losses
+    _require_finite(model, batch, losses)
     return lines
 
 
@@ -150,6 +204,9 @@ class ConfigCheckHook(Hook):
 
     * ``num_classes`` of every head (student and teacher) against the train and val datasets
       (:func:`check_num_classes`): a mismatch otherwise trains silently or crashes at validation;
+    * every parameter and buffer of the model, a loaded or resumed one, teacher included, is
+      finite (:func:`kdseg.engine.finite.check_finite`), and so is every loss term of the dry run
+      below, else the first module whose output is not finite is named;
     * for a distiller, every recorder and distillation loss on one real training batch
       (:func:`check_distill_losses`): channel and feature-size mismatches, ``data_idx`` out of
       range, named as ``model.distiller.distill_losses.<loss>.<argument>`` with the shapes, before
@@ -170,6 +227,7 @@ class ConfigCheckHook(Hook):
         if val_loop is not None and not isinstance(val_loop, dict):
             datasets['val_dataloader.dataset'] = val_loop.dataloader.dataset
         check_num_classes(model, datasets)
+        check_finite(model, f'ConfigCheckHook, before training iteration {runner.iter + 1}')
 
         dataset = loader.dataset
         rng = get_rng_state()  # the dataset's random transforms must not shift training's RNG
