@@ -41,8 +41,9 @@ import numpy as np
 import torch
 
 __all__ = [
-    'CHECKPOINT_ALLOWLIST', 'CheckpointDownloadError', 'QuantizationUnavailable',
-    'UnsafeCheckpointError', 'apply', 'check_mmcv_ops', 'safe_torch_load'
+    'CHECKPOINT_ALLOWLIST', 'CheckpointDownloadError', 'NotACheckpointError',
+    'QuantizationUnavailable', 'UnsafeCheckpointError', 'apply', 'check_checkpoint_format',
+    'check_mmcv_ops', 'safe_torch_load'
 ]
 
 MMCV_OPS_FIX = ('pip uninstall -y mmcv-lite mmcv && '
@@ -167,13 +168,65 @@ CHECKPOINT_ALLOWLIST: List[Any] = []
 _TORCH_LOAD = torch.serialization.load
 
 
+class NotACheckpointError(ValueError):
+    """A file that is not a PyTorch checkpoint at all: empty, truncated, or other bytes."""
+
+
+ZIP_MAGIC = b'PK\x03\x04'  # torch.save's format since torch 1.6
+PICKLE_MAGIC = b'\x80'  # the legacy format: a pickle (protocol 2 or later) of a magic number
+
+
+def _first_bytes(filename: Any, n: int = 4) -> Optional[bytes]:
+    """The first ``n`` bytes of a path or a seekable file object (its position kept), or None
+    when they cannot be read without consuming a stream."""
+    if isinstance(filename, (str, os.PathLike)):
+        if not os.path.isfile(filename):
+            return None
+        with open(filename, 'rb') as f:
+            return f.read(n)
+    if hasattr(filename, 'seekable') and filename.seekable():
+        position = filename.tell()
+        head = filename.read(n)
+        filename.seek(position)
+        return head
+    return None
+
+
+def check_checkpoint_format(filename: Any) -> None:
+    """Raise :class:`NotACheckpointError` naming ``filename`` when it is empty or starts with
+    neither torch.save's zip signature nor a pickle: a random-bytes file is not an unsafe
+    checkpoint, it is not one."""
+    head = _first_bytes(filename)
+    if head is None:
+        return
+    if not head:
+        raise NotACheckpointError(f'{filename!r} is empty (0 bytes): not a checkpoint. Was it '
+                                  'written completely (disk full, a killed save)?')
+    if not head.startswith((ZIP_MAGIC, PICKLE_MAGIC)):
+        raise NotACheckpointError(
+            f'{filename!r} is not a PyTorch checkpoint: it starts with {head!r}, neither the '
+            f'zip signature of torch.save ({ZIP_MAGIC!r}) nor a pickle (legacy torch.save). '
+            'Check the path (an image, a config, an HTML error page saved as .pth?).')
+
+
 def safe_torch_load(filename: Any, map_location: Any = None) -> Any:
-    """``torch.load`` with ``weights_only=True`` and kdseg's allow-list, with a clear refusal."""
+    """``torch.load`` with ``weights_only=True`` and kdseg's allow-list, with a clear refusal;
+    a file that is no checkpoint at all (empty, other bytes, a truncated archive) raises
+    :class:`NotACheckpointError` naming it."""
     if not CHECKPOINT_ALLOWLIST:
         CHECKPOINT_ALLOWLIST[:] = _checkpoint_allowlist()
+    check_checkpoint_format(filename)
     try:
         with torch.serialization.safe_globals(CHECKPOINT_ALLOWLIST):
             return _TORCH_LOAD(filename, map_location=map_location, weights_only=True)
+    except EOFError as err:
+        raise NotACheckpointError(f'{filename!r} ends too early: a truncated checkpoint or not '
+                                  f'one ({err})') from err
+    except RuntimeError as err:
+        if 'PytorchStreamReader' not in str(err):
+            raise
+        raise NotACheckpointError(f'{filename!r} is a damaged or truncated checkpoint (its zip '
+                                  f'archive cannot be read: {err})') from err
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {filename!r}: it contains a pickled object outside '

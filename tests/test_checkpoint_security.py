@@ -14,10 +14,12 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from mmengine.runner import checkpoint as mm_ckpt
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 from kdseg import compat
+from kdseg.compat import NotACheckpointError
 
 URL = 'https://download.openmmlab.com/kdseg-test/x.pth'
 
@@ -320,3 +322,20 @@ def test_runner_checkpoints_load_and_resume_through_the_safe_loader(tmp_path, mo
     assert resumed.iter == 3
     assert (work_dir / 'iter_3.pth').is_file()
     assert len(resumed.message_hub.get_scalar('train/loss').data[0]) >= 2  # history came back
+
+
+@pytest.mark.parametrize('content, expected', [
+    (b'', r'is empty \(0 bytes\): not a checkpoint'),
+    (bytes(range(7, 250)) * 20, 'is not a PyTorch checkpoint: it starts with'),
+    (None, 'is a damaged or truncated checkpoint'),
+])
+def test_a_file_that_is_no_checkpoint_is_named_as_such(tmp_path, content, expected):
+    path = tmp_path / 'model.pth'
+    if content is None:  # the first 300 bytes of a real checkpoint: a killed copy
+        torch.save({'state_dict': nn.Linear(4, 4).state_dict()}, str(path))
+        content = path.read_bytes()[:300]
+    path.write_bytes(content)
+    with pytest.raises(NotACheckpointError, match=expected) as err:
+        CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+    assert repr(str(path)) in str(err.value)
+    assert 'If you trust this file' not in str(err.value)

@@ -1,12 +1,14 @@
 """Train a model (plain or distilled) from an mmengine config.
 
     python tools/train.py configs/pspnet_r18_tat.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--iters N] [--student-init CKPT]
+        [--iters N] [--student-init CKPT] [--skip-data-check]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
-Every run gets kdseg's safety hooks (kdseg.apis.add_safety_hooks): the config is checked against
-the data and model before iteration 1, a non-finite loss or weight stops training before it is
-checkpointed, and --resume restores the random-number state. --student-init pairs runs: the
+Before anything is built, the data the config names are checked (kdseg.apis.check_data: files,
+sizes, label ids; --skip-data-check turns it off). Every run gets kdseg's safety hooks
+(kdseg.apis.add_safety_hooks): the config is checked against the data and model before
+iteration 1, a non-finite loss, weight or buffer stops training before it is checkpointed, and
+--resume restores the random-number state. --student-init pairs runs: the
 student starts from CKPT and every generator from the seed (tools/benchmark_kd_gain.py uses it).
 
 Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
@@ -14,8 +16,8 @@ Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
 import argparse
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import (add_safety_hooks, check_data_paths, enable_amp, load_config, set_resume,
-                        set_student_init)
+from kdseg.apis import (add_safety_hooks, check_data, check_data_paths, enable_amp, load_config,
+                        set_resume, set_student_init)
 from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
 
 
@@ -34,6 +36,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='start the student (a distiller\'s model.architecture) from CKPT '
                         'and reseed every generator before iteration 1: runs given the same CKPT '
                         'and seed differ only by their distillation')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check the data before starting (files the index names '
+                        'exist, image and label sizes agree, label ids in range; '
+                        'kdseg.apis.data_check): for sets too large to look at on every start')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 
@@ -42,6 +48,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher, args.iters)
     check_data_paths(cfg, ('train_dataloader', 'val_dataloader'))
+    if not args.skip_data_check:
+        check_data(cfg, ('train_dataloader', 'val_dataloader'))
     add_safety_hooks(cfg)
     if args.student_init:
         set_student_init(cfg, args.student_init)

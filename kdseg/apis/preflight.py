@@ -1,4 +1,5 @@
-"""Say what is missing before a run starts: dataset folders, and where a checkpoint URL leads.
+"""Say what is missing before a run starts: dataset folders and files, evaluators' annotation
+files, and where a checkpoint URL leads.
 
 Without this, ``python tools/train.py configs/pspnet_r18_tat.py`` on a machine without Cityscapes
 or network ended in a bare ``URLError`` (the teacher download) or a dataset ``FileNotFoundError``
@@ -10,17 +11,17 @@ from typing import Any, Iterator, List, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-__all__ = ['check_data_paths']
+__all__ = ['check_data_paths', 'walk_datasets']
 
 
-def _datasets(key: str, dataset: Any) -> Iterator[Tuple[str, dict]]:
+def walk_datasets(key: str, dataset: Any) -> Iterator[Tuple[str, dict]]:
     """(config key, dataset dict), through wrappers (RepeatDataset, ConcatDataset, ...)."""
     if not isinstance(dataset, dict):
         return
     yield key, dataset
-    yield from _datasets(f'{key}.dataset', dataset.get('dataset'))
+    yield from walk_datasets(f'{key}.dataset', dataset.get('dataset'))
     for i, inner in enumerate(dataset.get('datasets') or []):
-        yield from _datasets(f'{key}.datasets[{i}]', inner)
+        yield from walk_datasets(f'{key}.datasets[{i}]', inner)
 
 
 def _local(path: Any) -> bool:
@@ -56,13 +57,37 @@ def _teacher_note(cfg: Config) -> str:
             '--cfg-options model.teacher_ckpt=/path/to/teacher.pth.')
 
 
+def _evaluator_files(key: str, evaluator: Any) -> List[str]:
+    """The missing ``ann_file`` of an evaluator (a metric dict, a list of them, or mmengine's
+    ``Evaluator`` dict with ``metrics``): mmdet's CocoMetric reads its own copy of the path,
+    which overriding a dataset's ``data_root`` does not change."""
+    if isinstance(evaluator, (list, tuple)):
+        return [m for i, e in enumerate(evaluator) for m in _evaluator_files(f'{key}[{i}]', e)]
+    if not isinstance(evaluator, dict):
+        return []
+    if 'metrics' in evaluator:
+        return _evaluator_files(f'{key}.metrics', evaluator['metrics'])
+    path = evaluator.get('ann_file')
+    if _local(path) and not osp.exists(path):
+        return [f'{key}.ann_file={path!r} does not exist (the evaluator reads it itself: set '
+                f'--cfg-options {key}.ann_file=/path/to/annotations.json along with the '
+                'data_root)']
+    return []
+
+
 def check_data_paths(cfg: Config, loaders: Sequence[str]) -> None:
     """Raise FileNotFoundError listing every missing dataset folder or file of ``loaders``
-    (e.g. ``('train_dataloader', 'val_dataloader')``), with what to do about it."""
+    (e.g. ``('train_dataloader', 'val_dataloader')``), and every missing annotation file of
+    their evaluators (``val_evaluator``, ``test_evaluator``), with what to do about it."""
     missing = []
     for loader in loaders:
-        for key, dataset in _datasets(f'{loader}.dataset', (cfg.get(loader) or {}).get('dataset')):
+        for key, dataset in walk_datasets(f'{loader}.dataset',
+                                          (cfg.get(loader) or {}).get('dataset')):
             missing += [m for m in _missing(key, dataset) if m not in missing]
+        evaluator = loader.replace('_dataloader', '_evaluator')
+        if evaluator != loader:
+            missing += [m for m in _evaluator_files(evaluator, cfg.get(evaluator))
+                        if m not in missing]
     if missing:
         raise FileNotFoundError(
             'The dataset is not where the config says: ' + '; '.join(missing) + '. Put it there '

@@ -4,6 +4,7 @@ Every function takes and returns an mmengine ``Config`` and touches only the key
 user's own config stays in charge of everything else.
 """
 import os.path as osp
+import warnings
 from typing import Optional
 
 from mmengine.config import Config
@@ -91,8 +92,24 @@ def enable_amp(cfg: Config) -> Config:
 
 
 def set_resume(cfg: Config, resume: Optional[str]) -> Config:
-    """``--resume`` (latest checkpoint of work_dir) or ``--resume PATH``."""
+    """``--resume`` (latest checkpoint of work_dir) or ``--resume PATH``.
+
+    ``--resume`` in a work dir without a checkpoint trains from iteration 0; mmengine only logs
+    "Auto resumed from the latest checkpoint None", so this warns that nothing is resumed. A
+    ``last_checkpoint`` record naming a file that is gone fails, naming both."""
     if resume == 'auto':
+        record = osp.join(cfg.work_dir, 'last_checkpoint')
+        if not osp.isfile(record):
+            warnings.warn(f'--resume: the work dir {cfg.work_dir!r} holds no checkpoint (no '
+                          f'{record} record), so NOTHING IS RESUMED: training starts from '
+                          'iteration 0. Pass --work-dir of the run to continue, or --resume '
+                          'CKPT.', stacklevel=2)
+        else:
+            with open(record) as f:
+                latest = f.read().strip()
+            if not osp.isfile(latest):
+                raise FileNotFoundError(f'--resume: {record} names {latest!r}, which does not '
+                                        'exist; pass --resume CKPT with a checkpoint that does')
         cfg.resume = True
         cfg.load_from = None
     elif resume is not None:

@@ -107,3 +107,29 @@ def test_a_teacher_with_a_non_finite_buffer_stops_training_before_iteration_1(to
                     fail=True)
     assert 'NonFiniteCheckpointError' in out and 'model.teacher_ckpt=' in out, out[-3000:]
     assert 'backbone.stem.1.running_var' in out and 'Iter(train)' not in out
+
+
+def test_a_label_id_out_of_range_fails_before_iteration_1_naming_the_file(tools):
+    import glob
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    root = osp.join(tools.cwd, 'data', 'bad_labels')
+    if not osp.isdir(root):
+        shutil.copytree(osp.join(tools.cwd, 'data', 'synthetic_cityscapes'), root)
+    path = sorted(glob.glob(osp.join(root, 'gtFine', 'train', '*', '*_labelTrainIds.png')))[5]
+    label = np.array(Image.open(path))
+    label[:4, :4] = 50
+    Image.fromarray(label).save(path)
+    options = [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader',
+                                                                  'val_dataloader')]
+    out = tools.run(tools.train_args(STUDENT, 'bad_labels', 2, *options), fail=True)
+    assert 'DataCheckError: train_dataloader.dataset' in out, out[-3000:]
+    assert f'{path} holds [50]' in out and 'Iter(train)' not in out
+    assert 'data check: ' not in out  # it stopped at the first inconsistent dataset
+    # --skip-data-check starts the run unchecked (here the 4×4 bad pixels happen to be cropped
+    # away in both iterations, so it even finishes: the silent case the check is for)
+    out = tools.run(tools.train_args(STUDENT, 'bad_labels_unchecked', 2, *options,
+                                     extra=['--skip-data-check']))
+    assert 'DataCheckError' not in out and 'data check: ' not in out

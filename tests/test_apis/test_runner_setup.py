@@ -43,7 +43,11 @@ def test_amp_switches_the_optimizer_wrapper(config_file):
 
 
 def test_resume_auto_and_explicit(tmp_path, config_file):
-    cfg = set_resume(load_config(config_file), 'auto')
+    work_dir = tmp_path / 'run'
+    work_dir.mkdir()
+    (work_dir / 'iter_4.pth').write_bytes(b'')
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_4.pth'))
+    cfg = set_resume(load_config(config_file, work_dir=str(work_dir)), 'auto')
     assert cfg.resume is True and cfg.load_from is None
     ckpt = tmp_path / 'iter_2.pth'
     ckpt.write_bytes(b'')
@@ -87,3 +91,31 @@ def test_testing_a_distiller_does_not_reload_its_teacher(tmp_path):
     path.write_text("model = dict(type='SingleTeacherDistill', teacher_ckpt='teacher.pth')\n")
     cfg = skip_teacher_ckpt(load_config(str(path)))
     assert cfg.model.teacher_ckpt is None
+
+
+def test_resume_in_a_work_dir_without_checkpoint_warns_that_nothing_is_resumed(tmp_path,
+                                                                               config_file):
+    with pytest.warns(UserWarning, match='NOTHING IS RESUMED: training starts from iteration 0'):
+        set_resume(load_config(config_file, work_dir=str(tmp_path)), 'auto')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    with pytest.raises(FileNotFoundError, match='names .*iter_8.pth.*, which does not exist'):
+        set_resume(load_config(config_file, work_dir=str(tmp_path)), 'auto')
+
+
+def test_a_type_name_typo_names_the_config_key_and_the_closest_names():
+    from mmengine.registry import MODELS, init_default_scope
+
+    from kdseg.apis.cli import UnknownTypeError, config_keys_named
+    cfg = Config(dict(model=dict(type='EncoderDecoder', losses=[
+        dict(type='CrossEntropyLoss'), dict(type='TaTLos')])))
+    init_default_scope('mmrazor')
+    with pytest.raises(UnknownTypeError) as err:
+        with config_keys_named(cfg):
+            MODELS.build(cfg.model.losses[1])
+    message = str(err.value)
+    assert message.startswith("model.losses[1].type='TaTLos': no model of that name is "
+                              'registered (looked in the mmrazor::model registry'), message
+    assert "Did you mean 'TaTLoss'" in message
+    with pytest.raises(KeyError, match='other'):  # any other KeyError passes through unchanged
+        with config_keys_named(cfg):
+            raise KeyError('other')

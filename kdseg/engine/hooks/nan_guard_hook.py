@@ -1,4 +1,5 @@
-"""Stop training at the first non-finite loss, weight or buffer, before a poisoned checkpoint is saved."""
+"""Stop training at the first non-finite loss, weight or buffer, before a poisoned checkpoint is
+saved."""
 import math
 from typing import Dict, List, Optional, Tuple
 
