@@ -163,7 +163,8 @@ def test_killed_teacher_and_killed_arm_resume_and_are_never_reported_unfinished(
             '--method', f'cwd={arm}', '--seeds', '0', '--teacher-iters', '8',
             '--student-iters', '4', '--num-train', '8', '--num-val', '4',
             '--data-root', 'data/kdk', '--work-dir', 'kdk']
-    env = {'PYTHONPATH': str(tmp_path)}
+    env = {'PYTHONPATH': os.pathsep.join(filter(None, [str(tmp_path),
+                                                       os.environ.get('PYTHONPATH')]))}
     # 1. the teacher is killed after iter_4.pth: the benchmark fails, and reports nothing
     out = tools.run(args, env=dict(env, KILL_TEACHER='4'), fail=True)
     assert 'step failed' in out and not osp.exists(osp.join(tools.cwd, 'kdk', 'kd_gain.json'))
