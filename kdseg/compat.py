@@ -1,9 +1,11 @@
 """Run-time fixes that let mmengine 0.10 / mmcv 2.1 / mmrazor 1.0 work on a modern torch.
 
-Each fix is one function, applied once by :func:`apply` when ``kdseg`` is imported:
+kdseg extends the OpenMMLab stack through its extension points (registered subclasses, hooks,
+config options; ARCHITECTURE.md). These four fixes are what has no extension point at all, and
+nothing else is here. Each is one function, applied once by :func:`apply` when ``kdseg`` is
+imported, and each names in :data:`CHECKED_AGAINST` the upstream release it was checked against
+(:func:`check_versions` warns when another is installed):
 
-* :func:`check_mmcv_ops` - mmdet and mmseg need mmcv's compiled ops (RoIAlign, nms, ...); an
-  mmcv without them (mmcv-lite, or a build without ``MMCV_WITH_OPS=1``) fails with the fix named.
 * :func:`stub_mmrazor_quantization` - ``mmrazor.structures.quantization`` uses ``torch.ao``
   internals that torch 2.x renamed, which breaks ``import mmrazor.models``. Distillation does not
   need it, so it becomes an inert module whose members raise :class:`QuantizationUnavailable`.
@@ -16,10 +18,6 @@ Each fix is one function, applied once by :func:`apply` when ``kdseg`` is import
   writes (:data:`CHECKPOINT_ALLOWLIST`); anything else raises :class:`UnsafeCheckpointError`
   naming it. A failed download raises :class:`CheckpointDownloadError` naming the URL, the
   hub-cache file to put it at, and how to pass a local path instead.
-* :func:`cpu_distributed` - mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``
-  unconditionally and its Runner gives DDP ``device_ids`` a CPU module cannot take; without CUDA
-  the launcher initialises the process group directly (``gloo`` for ``nccl``) and the DDP wrapper
-  gets ``device_ids=None``. The one place kdseg makes CPU multi-process training work.
 * :func:`numpy_in1d_alias` - cityscapesscripts 2.3 (mmseg's CityscapesMetric) calls ``np.in1d``,
   which numpy 2.4 removed; ``np.isin`` is its documented successor.
 * :func:`kdseg_config_prefix` - ``_base_ = ['kdseg::tat/xxx.py']`` in a config anywhere resolves
@@ -27,7 +25,7 @@ Each fix is one function, applied once by :func:`apply` when ``kdseg`` is import
   for a regular one); mmengine itself only knows OpenMMLab packages' prefixes.
 """
 import contextlib
-import importlib.util
+import importlib.metadata
 import os
 import pickle
 import sys
@@ -41,14 +39,10 @@ import numpy as np
 import torch
 
 __all__ = [
-    'CHECKPOINT_ALLOWLIST', 'CheckpointDownloadError', 'NotACheckpointError',
-    'QuantizationUnavailable', 'UnsafeCheckpointError', 'apply', 'check_checkpoint_format',
-    'check_mmcv_ops', 'safe_torch_load'
+    'CHECKED_AGAINST', 'CHECKPOINT_ALLOWLIST', 'CheckpointDownloadError', 'FIXES',
+    'NotACheckpointError', 'QuantizationUnavailable', 'UnsafeCheckpointError', 'apply',
+    'check_checkpoint_format', 'check_versions', 'safe_torch_load'
 ]
-
-MMCV_OPS_FIX = ('pip uninstall -y mmcv-lite mmcv && '
-                'MMCV_WITH_OPS=1 pip install --no-build-isolation "mmcv==2.1.0" '
-                '(after torch; or run `make install`)')
 
 
 class QuantizationUnavailable(RuntimeError):
@@ -58,18 +52,6 @@ class QuantizationUnavailable(RuntimeError):
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """Raised when a checkpoint holds a pickled object outside :data:`CHECKPOINT_ALLOWLIST`."""
-
-
-def check_mmcv_ops(find_spec: Callable[[str], Any] = importlib.util.find_spec) -> None:
-    """Raise ImportError naming the fix if mmcv has no compiled ops (``mmcv._ext``)."""
-    if find_spec('mmcv') is None:
-        raise ImportError(f'kdseg needs mmcv 2.1.0 with compiled ops; mmcv is not installed. '
-                          f'Fix: {MMCV_OPS_FIX}')
-    if find_spec('mmcv._ext') is None:
-        raise ImportError(
-            'kdseg needs mmcv with compiled ops (mmcv._ext, used by mmdet RoIAlign/nms and '
-            'mmseg heads), but the installed mmcv has none (mmcv-lite, or built without '
-            f'MMCV_WITH_OPS=1). Fix: {MMCV_OPS_FIX}')
 
 
 class _UnavailableQuantization:
@@ -364,47 +346,6 @@ def secure_checkpoint_loading() -> None:
     CheckpointLoader.load_checkpoint = classmethod(load_checkpoint)
 
 
-def cpu_distributed() -> None:
-    """Let ``--launcher pytorch`` (torchrun, tools/dist_*.sh) train on a machine without CUDA.
-
-    Two places in mmengine 0.10 assume CUDA (ENVIRONMENT.md item 6), and both are patched here,
-    only for the case without CUDA:
-
-    * the ``pytorch`` launcher calls ``torch.cuda.set_device`` unconditionally; without CUDA it
-      now initialises the process group directly, with ``gloo`` when ``nccl`` was asked for;
-    * the Runner wraps the model in ``MMDistributedDataParallel`` with
-      ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module; without CUDA the wrapper
-      now gets ``device_ids=None`` (and ``output_device=None``).
-    """
-    import mmengine.dist.utils as dist_utils
-    from mmengine.model import MMDistributedDataParallel
-    original = dist_utils._init_dist_pytorch
-    if getattr(original, '_kdseg_cpu_safe', False):
-        return
-
-    def init_dist_pytorch(backend: str, init_backend: str = 'torch', **kwargs: Any) -> None:
-        if torch.cuda.is_available() or init_backend != 'torch':
-            return original(backend, init_backend=init_backend, **kwargs)
-        if backend == 'nccl':
-            warnings.warn('CUDA is not available: using the gloo backend instead of nccl.')
-            backend = 'gloo'
-        torch.distributed.init_process_group(
-            backend=backend, rank=int(os.environ['RANK']),
-            world_size=int(os.environ['WORLD_SIZE']), **kwargs)
-
-    init_dist_pytorch._kdseg_cpu_safe = True
-    dist_utils._init_dist_pytorch = init_dist_pytorch
-
-    wrapper_init = MMDistributedDataParallel.__init__
-
-    def ddp_init(self, module: Any, *args: Any, **kwargs: Any) -> None:
-        if not torch.cuda.is_available():
-            kwargs.update(device_ids=None, output_device=None)
-        wrapper_init(self, module, *args, **kwargs)
-
-    MMDistributedDataParallel.__init__ = ddp_init
-
-
 def numpy_in1d_alias() -> None:
     """Give numpy >= 2.4 back ``np.in1d`` as ``np.isin`` (same results for 1-D use)."""
     if not hasattr(np, 'in1d'):
@@ -455,11 +396,50 @@ def kdseg_config_prefix() -> None:
 
 
 # in the order apply() runs them; each is idempotent and can be called on its own
-FIXES = ('check_mmcv_ops', 'stub_mmrazor_quantization', 'secure_checkpoint_loading',
-         'cpu_distributed', 'numpy_in1d_alias', 'kdseg_config_prefix')
+FIXES = ('stub_mmrazor_quantization', 'secure_checkpoint_loading', 'numpy_in1d_alias',
+         'kdseg_config_prefix')
+
+# The upstream releases each fix was written for and checked against (tests/test_compat.py and
+# tests/test_extend_not_patch.py). A fix reaches into code that has no extension point, so a
+# release that renames or reshapes it can turn the fix into a silent no-op: apply() warns when an
+# installed version differs, naming what to check.
+CHECKED_AGAINST = {
+    'stub_mmrazor_quantization': {'mmrazor': '1.0.0'},
+    'secure_checkpoint_loading': {'mmengine': '0.10.7'},
+    'numpy_in1d_alias': {'cityscapesscripts': '2.3.0'},
+    'kdseg_config_prefix': {'mmengine': '0.10.7'},
+}
+WHAT_TO_CHECK = {
+    'stub_mmrazor_quantization': 'that `import mmrazor.models` still needs the stub',
+    'secure_checkpoint_loading': 'that every checkpoint load still goes through '
+                                 'CheckpointLoader.load_checkpoint and torch.load',
+    'numpy_in1d_alias': 'whether CityscapesMetric still calls np.in1d',
+    'kdseg_config_prefix': 'that Config._get_cfg_path still resolves `pkg::` bases',
+}
+
+
+def check_versions(version: Callable[[str], str] = importlib.metadata.version) -> List[str]:
+    """Warn, once per fix, where an installed package differs from the release the fix was
+    checked against (:data:`CHECKED_AGAINST`); returns the warnings' texts."""
+    texts = []
+    for fix, packages in CHECKED_AGAINST.items():
+        for package, checked in packages.items():
+            try:
+                installed = version(package)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            if installed.split('+')[0] != checked:
+                texts.append(f'kdseg.compat.{fix} was checked against {package} {checked}; '
+                             f'{package} {installed} is installed: check {WHAT_TO_CHECK[fix]} '
+                             '(tests/test_compat.py).')
+    for text in texts:
+        warnings.warn(text, stacklevel=3)
+    return texts
 
 
 def apply() -> None:
-    """Apply every fix in :data:`FIXES` (``import kdseg`` does this); idempotent."""
+    """Apply every fix in :data:`FIXES` (``import kdseg`` does this) and warn where the installed
+    releases are not the ones the fixes were checked against; idempotent."""
+    check_versions()
     for name in FIXES:
         globals()[name]()

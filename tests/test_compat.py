@@ -70,44 +70,18 @@ def test_only_empty_bytes_is_allowed():
         compat._empty_bytes('x', 'utf8')
 
 
-def test_mmcv_without_compiled_ops_names_the_fix():
-    compat.check_mmcv_ops()  # the installed mmcv has its ops
-
-    def lite_find_spec(name):
-        return None if name == 'mmcv._ext' else object()
-
-    with pytest.raises(ImportError, match='MMCV_WITH_OPS=1'):
-        compat.check_mmcv_ops(lite_find_spec)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason='exercises the no-CUDA path')
-def test_pytorch_launcher_and_ddp_wrapper_work_without_cuda(monkeypatch):
-    import mmengine.dist.utils as dist_utils
-    from mmengine.model import BaseModel, MMDistributedDataParallel
-    port = 29400 + os.getpid() % 500
-    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
-                           MASTER_PORT=str(port)).items():
-        monkeypatch.setenv(key, value)
-    with pytest.warns(UserWarning, match='gloo'):
-        dist_utils.init_dist('pytorch', backend='nccl')
-    try:
-        assert torch.distributed.get_backend() == 'gloo'
-        assert torch.distributed.get_world_size() == 1
-        # what mmengine's Runner.wrap_model does, device_ids included
-        class Model(BaseModel):
-            def __init__(self):
-                super().__init__()
-                self.layer = torch.nn.Linear(2, 2)
-
-            def forward(self, inputs, data_samples=None, mode='tensor'):
-                return self.layer(inputs)
-
-        wrapped = MMDistributedDataParallel(module=Model(), device_ids=[0],
-                                            broadcast_buffers=False)
-        assert wrapped.device_ids is None
-    finally:
-        torch.distributed.destroy_process_group()
-
-
 def test_numpy_in1d_is_available_for_cityscapesscripts():
     np.testing.assert_array_equal(np.in1d([1, 2, 3], [2, 3]), [False, True, True])
+
+
+def test_an_installed_release_other_than_the_checked_one_warns_naming_the_fix():
+    assert set(compat.CHECKED_AGAINST) == set(compat.FIXES)
+    assert compat.check_versions() == []  # this machine has the checked releases
+    versions = {'mmengine': '0.11.0', 'mmrazor': '1.0.0', 'cityscapesscripts': '2.3.0'}
+    with pytest.warns(UserWarning) as record:
+        texts = compat.check_versions(versions.__getitem__)
+    assert len(texts) == len(record) == 2
+    assert texts[0].startswith('kdseg.compat.secure_checkpoint_loading was checked against '
+                               'mmengine 0.10.7; mmengine 0.11.0 is installed')
+    assert texts[1].startswith('kdseg.compat.kdseg_config_prefix was checked against mmengine '
+                               '0.10.7')

@@ -27,7 +27,7 @@ def _user_config(folder, base):
 def test_tat_distillation_config_from_a_user_folder(tmp_path):
     base = _config_named('tat_c5_pspnet_r101-d8_pspnet_r18-d8_4xb2-80k_cityscapes-512x1024.py')
     cfg = Config.fromfile(_user_config(tmp_path, base))
-    assert cfg.model.type == 'SingleTeacherDistill'
+    assert cfg.model.type == 'KDSingleTeacherDistill'
     assert cfg.model.distiller.distill_losses.loss_tat.type == 'TaTLoss'
     assert cfg.train_cfg.max_iters == 7
     assert '_scope_' not in cfg.train_dataloader  # scoped as in the repo, not as 'kdseg'

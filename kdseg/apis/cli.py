@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS, Registry
 from mmengine.runner import Runner
 
-from .runner_setup import LAUNCHERS
+from .runner_setup import LAUNCHERS, cpu_distributed
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +95,8 @@ def config_keys_named(cfg: Config) -> Iterator[None]:
 @contextlib.contextmanager
 def runner_from(cfg: Config) -> Iterator[Runner]:
     """The config's runner (``runner_type`` if it names one), and a clean end for a distributed
-    run. A ``type`` that names no registered class, met while the runner builds or runs, is
+    run; without CUDA, ``--launcher pytorch`` runs on CPU processes with gloo
+    (:func:`cpu_distributed`). A ``type`` that names no registered class, met while the runner builds or runs, is
     reported with its config key (:func:`config_keys_named`).
 
     A gloo worker thread retires each finished collective and drops its tensors, which needs the
@@ -107,6 +108,7 @@ def runner_from(cfg: Config) -> Iterator[Runner]:
     retire them, and the process group is destroyed. Only after success: a rank that failed
     alone must not wait at a barrier the others never reach.
     """
+    cpu_distributed(cfg)
     with config_keys_named(cfg):
         yield Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if torch.distributed.is_available() and torch.distributed.is_initialized():

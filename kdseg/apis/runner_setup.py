@@ -156,3 +156,30 @@ def enable_dump(cfg: Config, out: str) -> Config:
     else:
         cfg.test_evaluator = [evaluator, dump]
     return cfg
+
+
+def cpu_distributed(cfg: Config) -> Config:
+    """``--launcher pytorch`` (torchrun, tools/dist_*.sh) on a machine without CUDA, through
+    mmengine's own options (ENVIRONMENT.md item 6): mmengine's launcher calls
+    ``torch.cuda.set_device`` and its default DDP wrapper passes ``device_ids=[LOCAL_RANK]``,
+    which a CPU module cannot take. So, only when CUDA is absent:
+
+    * the gloo process group is started here, from torchrun's environment (``env://``), before
+      the Runner, which then sees an initialised group and skips its own ``init_dist``;
+    * ``model_wrapper_cfg`` (unless the config sets one) is mmengine's
+      ``MMDistributedDataParallel`` with ``device_ids=None``, ``broadcast_buffers=False`` and the
+      config's ``find_unused_parameters``, as mmengine's default wrapper otherwise is.
+
+    A no-op for other launchers and wherever CUDA is available.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher') != 'pytorch' or torch.cuda.is_available():
+        return cfg
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', init_method='env://')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    return cfg

@@ -1,22 +1,26 @@
-"""What kdseg adds to mmengine's training: safety hooks, strict weight loading, strict
+"""What kdseg adds to mmengine's training: safety hooks, strict weight loading, and kdseg's own
 mmrazor distillers.
 
-* :mod:`.hooks` - ``NaNGuardHook`` (stop at the first non-finite loss or weight, before a
-  checkpoint), ``RNGStateHook`` (exact resume), ``ConfigCheckHook`` (num_classes and every
-  distillation loss checked before iteration 1, errors naming the config key).
-* :mod:`.weights` - :func:`load_weights`: a checkpoint fits the model exactly or fails, and a
-  distiller checkpoint's ``architecture.``/``teacher.`` part can be taken.
-* :mod:`.strict_distillers` - mmrazor's ``SingleTeacherDistill`` loads ``teacher_ckpt`` through
-  :func:`load_weights`, and recorder errors say student or teacher.
-* :mod:`.teacher_rng` - the teacher's forward draws from its own generator, so the student's
-  random stream (dropout) is the one it has when trained alone.
+* :mod:`.hooks` - ``NaNGuardHook`` (stop at the first non-finite loss, weight or buffer, before a
+  checkpoint), ``RNGStateHook`` (exact resume), ``ConfigCheckHook`` (num_classes, finite weights
+  and every distillation loss checked before iteration 1, errors naming the config key).
+* :mod:`.weights` - :func:`load_weights`: a checkpoint fits the model exactly and is finite, or
+  fails, and a distiller checkpoint's ``architecture.``/``teacher.`` part can be taken.
+* :mod:`.distillers` - ``KDSingleTeacherDistill``/``KDFpnTeacherDistill`` (strict
+  ``teacher_ckpt``, a teacher on its own random stream) and ``KDConfigurableDistiller`` (errors
+  naming the config key): subclasses of mmrazor's, registered under their own names.
+* :mod:`.teacher_rng` - a module's forward that leaves the caller's random stream as it was.
+* :mod:`.finite` - which tensors of a model or a checkpoint are not finite.
 """
-from . import strict_distillers, teacher_rng
+from . import distillers, teacher_rng
+from .distillers import KDConfigurableDistiller, KDFpnTeacherDistill, KDSingleTeacherDistill
 from .hooks import (ConfigCheckHook, NaNGuardHook, NonFiniteTrainingError, RNGStateHook,
                     StudentInitHook)
-from .weights import CheckpointMismatchError, load_weights
+from .weights import CheckpointMismatchError, NonFiniteCheckpointError, load_weights
 
 __all__ = [
-    'CheckpointMismatchError', 'ConfigCheckHook', 'NaNGuardHook', 'NonFiniteTrainingError',
-    'RNGStateHook', 'StudentInitHook', 'load_weights', 'strict_distillers', 'teacher_rng'
+    'CheckpointMismatchError', 'ConfigCheckHook', 'KDConfigurableDistiller',
+    'KDFpnTeacherDistill', 'KDSingleTeacherDistill', 'NaNGuardHook', 'NonFiniteCheckpointError',
+    'NonFiniteTrainingError', 'RNGStateHook', 'StudentInitHook', 'distillers', 'load_weights',
+    'teacher_rng'
 ]

@@ -7,8 +7,9 @@ dropout mask of the student differs from the one it draws when trained alone at 
 distilled run and a student-alone run were not comparable draw for draw, and a distiller whose
 distillation weights are all 0 did not reproduce the student trained alone.
 
-:func:`apply` registers two forward hooks on the teacher of every ``SingleTeacherDistill`` (and
-subclass): before the teacher's forward the torch generators of the CPU and of the input's device
+:func:`isolate_rng` registers two forward hooks on a module; kdseg's distillers
+(:mod:`kdseg.engine.distillers`: ``KDSingleTeacherDistill``, ``KDFpnTeacherDistill``) apply it to
+their teacher: before the teacher's forward the torch generators of the CPU and of the input's device
 are saved and the teacher gets a generator seeded from the next draw (so its masks are not a
 copy of the student's); after it they are restored. The student's random stream is exactly the
 one it has without a teacher; nothing else about mmrazor's teacher forward changes.
@@ -18,7 +19,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 from torch import nn
 
-__all__ = ['apply', 'isolate_rng']
+__all__ = ['isolate_rng']
 
 _STATE = '_kdseg_saved_rng'
 
@@ -53,20 +54,3 @@ def isolate_rng(module: nn.Module) -> nn.Module:
     module.register_forward_pre_hook(_save_and_reseed)
     module.register_forward_hook(_restore)
     return module
-
-
-def apply() -> None:
-    """Isolate the teacher of every mmrazor ``SingleTeacherDistill`` built from now on
-    (idempotent)."""
-    from mmrazor.models.algorithms import SingleTeacherDistill
-    if getattr(SingleTeacherDistill.__init__, '_kdseg_teacher_rng', False):
-        return
-    original_init = SingleTeacherDistill.__init__
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        isolate_rng(self.teacher)
-
-    __init__._kdseg_teacher_rng = True
-    __init__._kdseg_strict = getattr(original_init, '_kdseg_strict', False)
-    SingleTeacherDistill.__init__ = __init__

@@ -119,3 +119,42 @@ def test_a_type_name_typo_names_the_config_key_and_the_closest_names():
     with pytest.raises(KeyError, match='other'):  # any other KeyError passes through unchanged
         with config_keys_named(cfg):
             raise KeyError('other')
+
+
+@pytest.mark.skipif(__import__('torch').cuda.is_available(), reason='the no-CUDA path')
+def test_pytorch_launcher_without_cuda_starts_gloo_and_a_cpu_ddp_wrapper(monkeypatch):
+    """What mmengine's Runner then does with them: it skips init_dist (a group exists) and
+    builds the wrapper from model_wrapper_cfg with device_ids=[LOCAL_RANK] as a default."""
+    import os
+
+    import torch
+    from mmengine.model import BaseModel
+    from mmengine.registry import MODEL_WRAPPERS
+
+    from kdseg.apis.runner_setup import cpu_distributed
+    port = 29400 + os.getpid() % 500
+    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    assert cpu_distributed(Config(dict(launcher='none'))).get('model_wrapper_cfg') is None
+    cfg = cpu_distributed(Config(dict(launcher='pytorch', find_unused_parameters=True)))
+    try:
+        assert torch.distributed.get_backend() == 'gloo'
+
+        class Model(BaseModel):
+            def __init__(self):
+                super().__init__()
+                self.layer = torch.nn.Linear(2, 2)
+
+            def forward(self, inputs, data_samples=None, mode='tensor'):
+                return self.layer(inputs)
+
+        wrapped = MODEL_WRAPPERS.build(cfg.model_wrapper_cfg,
+                                       default_args=dict(module=Model(), device_ids=[0]))
+        assert wrapped.device_ids is None and wrapped.find_unused_parameters
+        # a config's own wrapper settings are kept
+        own = dict(type='MMDistributedDataParallel', device_ids=None, static_graph=True)
+        assert cpu_distributed(Config(dict(launcher='pytorch', model_wrapper_cfg=own))
+                               ).model_wrapper_cfg == own
+    finally:
+        torch.distributed.destroy_process_group()

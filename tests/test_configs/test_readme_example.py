@@ -33,7 +33,7 @@ def test_the_worked_example_builds_the_users_detector_into_a_kr_distiller(tmp_pa
     cfg.model.architecture.backbone.init_cfg = None  # no ImageNet download
     init_default_scope('mmrazor')
     model = MODELS.build(cfg.model)
-    assert type(model).__name__ == 'FpnTeacherDistill'
+    assert type(model).__name__ == 'KDFpnTeacherDistill'
     # the user's own change to mmdet's config survives the wrapping
     assert model.architecture.roi_head.bbox_head.num_classes == 3
     assert Config.fromfile(str(tmp_path / student_name)).model.roi_head.bbox_head.num_classes == 3

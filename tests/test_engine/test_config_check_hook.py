@@ -1,5 +1,7 @@
 """ConfigCheckHook's checks: num_classes against the datasets, and every distillation loss run
 on one real batch, each failure naming the config key, student or teacher, and the shapes."""
+import re
+
 import pytest
 import torch
 
@@ -133,5 +135,8 @@ def test_a_non_finite_dry_run_loss_names_the_first_module_whose_output_is_not_fi
         check_distill_losses(model, train_batch)
     message = str(err.value)
     assert 'distill.loss_tat=nan' in message or 'distill.loss_tat=inf' in message, message
-    assert 'The first module whose output is not finite: ' \
-        'model.teacher.backbone.layer4[0].conv1 (Conv2d)' in message, message
+    # conv1's output overflows, or (if its inputs are small enough) the next conv's: both are in
+    # the block whose weights were changed, and nothing before it is named
+    assert re.search(r'The first module whose output is not finite: '
+                     r'model\.teacher\.backbone\.layer4\[0\]\.conv[12] \(Conv2d\)', message), \
+        message

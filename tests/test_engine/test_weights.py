@@ -76,7 +76,7 @@ def test_wrapper_prefix_is_stripped(tmp_path):
     assert torch.equal(dst.state_dict()['0.weight'], src.state_dict()['0.weight'])
 
 
-# --- the strict teacher of mmrazor's SingleTeacherDistill (kdseg.engine.strict_distillers) ---
+# --- the strict teacher of kdseg's KDSingleTeacherDistill (kdseg.engine.distillers) ---
 
 def _tat_with_teacher_ckpt(ckpt: str):
     cfg = demo_config(TAT_DEMO)

@@ -11,7 +11,7 @@
 fpn_channels = 256
 fpn_levels = 4
 distiller = dict(
-    type='ConfigurableDistiller',
+    type='KDConfigurableDistiller',
     student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     connectors={

@@ -10,12 +10,12 @@ _base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='FpnTeacherDistill',
+    type='KDFpnTeacherDistill',
     architecture=_base_.model,  # carries _scope_='mmdet' from the mmdet:: base
     # built by mmengine.hub.get_model; its ImageNet init is never run, teacher_ckpt replaces it
     teacher=dict(cfg_path='mmdet::faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py', pretrained=False),
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_20200504_210455-1d2dac9c.pth',  # noqa: E501
-    distiller=dict(type='ConfigurableDistiller'))
+    distiller=dict(type='KDConfigurableDistiller'))
 
 find_unused_parameters = True
 # validates the student and, once, the teacher (its metrics are logged with a `teacher.` prefix)

@@ -13,13 +13,13 @@ teacher = Config.fromfile(
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='FpnTeacherDistill',
+    type='KDFpnTeacherDistill',
     architecture=_base_.model,  # carries _scope_='mmdet' from mmdet's model config
     teacher=teacher.model,
     # where `python tools/train.py configs/demo_models/faster-rcnn_r50-narrow_fpn_synthcoco.py`
     # saves its last checkpoint; the tests pass theirs with --cfg-options model.teacher_ckpt=...
     teacher_ckpt=f'work_dirs/faster-rcnn_r50-narrow_fpn_synthcoco/iter_{teacher.max_iters}.pth',
-    distiller=dict(type='ConfigurableDistiller'))
+    distiller=dict(type='KDConfigurableDistiller'))
 del Config, teacher
 
 find_unused_parameters = True

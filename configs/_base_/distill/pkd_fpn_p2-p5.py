@@ -7,7 +7,7 @@
 # P2-P5: with num_outs=5 and no extra convs, P6 is a max-pool of P5 and adds nothing.
 fpn_levels = 4
 distiller = dict(
-    type='ConfigurableDistiller',
+    type='KDConfigurableDistiller',
     student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     distill_losses={

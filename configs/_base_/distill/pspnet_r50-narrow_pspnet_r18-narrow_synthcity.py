@@ -13,14 +13,14 @@ teacher = Config.fromfile('{{ fileDirname }}/../../demo_models/pspnet_r50-narrow
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
-    type='SingleTeacherDistill',
+    type='KDSingleTeacherDistill',
     architecture=_base_.model,  # carries _scope_='mmseg' from mmseg's model config
     teacher=teacher.model,
     # where `python tools/train.py configs/demo_models/pspnet_r50-narrow_synthcity.py` saves its
     # last checkpoint; tools/demo.py and the tests pass theirs with
     # --cfg-options model.teacher_ckpt=...
     teacher_ckpt=f'work_dirs/pspnet_r50-narrow_synthcity/iter_{teacher.max_iters}.pth',
-    distiller=dict(type='ConfigurableDistiller'))
+    distiller=dict(type='KDConfigurableDistiller'))
 del Config, teacher
 
 find_unused_parameters = True

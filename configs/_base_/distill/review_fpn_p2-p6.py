@@ -13,7 +13,7 @@ fpn_channels = 256
 fpn_levels = 5
 mid_channels = 256
 distiller = dict(
-    type='ConfigurableDistiller',
+    type='KDConfigurableDistiller',
     student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
     distill_losses=dict(

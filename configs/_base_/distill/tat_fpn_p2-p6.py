@@ -22,7 +22,7 @@ tat_loss = dict(
     anchor_weight=0.4,
     loss_weight=0.2)
 distiller = dict(
-    type='ConfigurableDistiller',
+    type='KDConfigurableDistiller',
     student_recorders=dict(
         fpn=dict(type='ModuleOutputs', source='neck'),
         inputs=dict(type='MethodInputs', source='mmdet.models.detectors.TwoStageDetector.loss')),

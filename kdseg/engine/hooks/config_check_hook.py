@@ -1,8 +1,6 @@
 """Check a training config against its data and model before iteration 1, naming the key."""
 import functools
-import inspect
 import math
-import re
 from typing import Any, Dict, Iterator, List, Optional
 
 import torch
@@ -51,47 +49,6 @@ def check_num_classes(model: nn.Module, datasets: Dict[str, Any]) -> None:
         raise ValueError('num_classes does not match the dataset: ' + '; '.join(problems) +
                          '. Set num_classes to the dataset\'s number of classes (or the dataset\'s '
                          'metainfo=dict(classes=...) to the classes the model predicts).')
-
-
-def _shapes(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return str(tuple(value.shape))
-    if isinstance(value, (list, tuple)):
-        return '[' + ', '.join(_shapes(v) for v in value[:6]) + \
-            (', ...' if len(value) > 6 else '') + ']'
-    return type(value).__name__
-
-
-def _argument_key(loss: nn.Module, err: Exception) -> str:
-    """The loss argument an error names first (``student_channels=64, but ...``), if any."""
-    match = re.match(r"\s*(\w+)\s*=", str(err))
-    params = inspect.signature(type(loss).__init__).parameters
-    return f'.{match.group(1)}' if match and match.group(1) in params else ''
-
-
-def _checked_compute_distill_losses(distiller: nn.Module) -> Dict[str, torch.Tensor]:
-    """``ConfigurableDistiller.compute_distill_losses`` that names the failing key."""
-    losses = {}
-    for loss_name, mappings in distiller.loss_forward_mappings.items():
-        inputs, described = {}, []
-        for arg, record in mappings.items():
-            side = 'student' if record.get('from_student') else 'teacher'
-            where = ', '.join(f'{k}={v!r}' for k, v in record.items() if k != 'from_student')
-            try:
-                inputs[arg] = distiller.get_record(**record)
-            except Exception as err:
-                raise ValueError(
-                    f'model.distiller.loss_forward_mappings.{loss_name}.{arg}: cannot take '
-                    f'{where} from the {side}: {err}') from err
-            described.append(f'{arg} ({side}, {where}): {_shapes(inputs[arg])}')
-        loss = distiller.distill_losses[loss_name]
-        try:
-            losses[loss_name] = loss(**inputs)
-        except Exception as err:
-            key = f'model.distiller.distill_losses.{loss_name}{_argument_key(loss, err)}'
-            raise ValueError(f'{key}: {type(loss).__name__} fails on the recorded features: '
-                             f'{err}. Inputs: ' + '; '.join(described)) from err
-    return losses
 
 
 def _dry_loss(model: nn.Module, batch: dict) -> Dict[str, torch.Tensor]:
@@ -166,36 +123,22 @@ def _require_finite(model: nn.Module, batch: dict, losses: Dict[str, Any]) -> No
 def check_distill_losses(model: nn.Module, batch: dict) -> List[str]:
     """Run the distiller's ``loss`` on one batch, in eval mode, without gradients and without
     touching any random-number generator, and check every distillation loss: on the recorded
-    features for an mmrazor ``ConfigurableDistiller`` algorithm, on the self-teacher's outputs
-    for a self-distillation (kdseg's FRSKD: a ``self_teacher`` and ``distill_losses``). Returns
-    one line per loss; raises ValueError naming the config key on failure.
+    features for an mmrazor distiller algorithm (kdseg's ``KDConfigurableDistiller`` names the
+    failing config key itself), on the self-teacher's outputs for a self-distillation (kdseg's
+    FRSKD: a ``self_teacher`` and ``distill_losses``). Returns one line per distillation loss;
+    raises ValueError naming the config key on failure, NonFiniteTrainingError on a non-finite
+    loss term.
 
     A no-op (empty list) for any other model.
     """
-    if not hasattr(model, 'loss'):
+    self_distill = hasattr(model, 'self_teacher') and hasattr(model, 'distill_losses')
+    distiller = hasattr(getattr(model, 'distiller', None), 'loss_forward_mappings')
+    if not hasattr(model, 'loss') or not (self_distill or distiller):
         return []
-    if hasattr(model, 'self_teacher') and hasattr(model, 'distill_losses'):
-        losses = _dry_loss(model, batch)
-        _require_finite(model, batch, losses)
-        return [f'{name.split(".", 1)[1]}: {float(value):.4g}'
-                for name, value in losses.items() if name.startswith('distill.')]
-    distiller = getattr(model, 'distiller', None)
-    if not hasattr(distiller, 'loss_forward_mappings'):
-        return []
-    lines = []
-
-    def compute() -> Dict[str, torch.Tensor]:
-        losses = _checked_compute_distill_losses(distiller)
-        lines.extend(f'{name}: {float(value):.4g}' for name, value in losses.items())
-        return losses
-
-    distiller.compute_distill_losses = compute  # instance attribute: shadows the method
-    try:
-        losses = _dry_loss(model, batch)
-    finally:
-        del distiller.compute_distill_losses
+    losses = _dry_loss(model, batch)
     _require_finite(model, batch, losses)
-    return lines
+    return [f'{name.split(".", 1)[1]}: {float(value):.4g}'
+            for name, value in losses.items() if name.startswith('distill.')]
 
 
 @HOOKS.register_module()
