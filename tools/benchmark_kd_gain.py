@@ -25,17 +25,13 @@ from mmengine.config import Config
 import kdseg  # noqa: F401  (compat fixes, registries)
 from kdseg.apis.gain_report import write_report
 from kdseg.apis.kd_gain import Protocol, run_protocol
+from kdseg.registry import METHODS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs')
-DEFAULT_METHODS = {
-    'CWD-logits': 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py',
-    'PKD-C5': 'pkd/demo/pkd_pspnet_r50-narrow_r18-narrow_synthcity.py',
-    'TaT': 'tat/demo/tat_decoder_pspnet_r50-narrow_r18-narrow_synthcity.py',  # the flagship's twin
-    'CWT': 'cwt/demo/cwt_pspnet_r50-narrow_r18-narrow_synthcity.py',
-    'KR': 'review/demo/review_pspnet_r50-narrow_r18-narrow_synthcity.py',
-    'FRSKD': 'frskd/demo/frskd_pspnet_r18-narrow_synthcity.py',  # no teacher: self-distillation
-}
+# one arm per declared method (kdseg.registry: kdseg's methods and mmrazor's CWD and PKD), its
+# PSPNet demo twin; FRSKD's has no teacher (self-distillation)
+DEFAULT_METHODS = {m.name: m.gain_config for m in METHODS.values() if m.gain_config}
 
 
 def method(spec: str):
@@ -59,7 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--method', type=method, action='append',
                         metavar='"NAME=CONFIG [KEY=VALUE ...]"',
                         help='a distillation arm with optional config changes (repeat); '
-                        'default: the CWD, PKD, TaT, CWT, KR and FRSKD demo configs')
+                        'default: every method\'s PSPNet demo twin (' +
+                        ', '.join(DEFAULT_METHODS) + ')')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--teacher-seed', type=int, default=0)
     parser.add_argument('--teacher-iters', type=int, default=3000)

@@ -1,31 +1,39 @@
 """The thin registration layer: kdseg's torch-only components go into mmrazor's ``MODELS``.
 
-The method packages under :mod:`kdseg.models.losses`, :mod:`kdseg.models.connectors` and
-:mod:`kdseg.models.self_teachers` import with torch alone; only this module knows about the
-registry, and only when mmrazor is installed (a torch-only import of ``kdseg.models.losses.tat``
-passes through here). :mod:`kdseg.models.algorithms` (FRSKD) drives mmseg and mmdet models, so
-it is imported only then too. The registered names are the public API that configs use
-(``type='TaTLoss'``, ``type='ChannelMLPConnector'``, ``type='FRSKD'``).
+Every package under :mod:`kdseg.models.losses`, :mod:`kdseg.models.connectors` and
+:mod:`kdseg.models.self_teachers` is imported here (a new method package is found without being
+listed anywhere), which declares its method and registers its classes in kdseg's own registry
+(:mod:`kdseg.registry`); where mmrazor is installed, every registered component is then copied
+into mmrazor's ``MODELS`` under its name, the ``type`` configs use (``type='TaTLoss'``). A
+torch-only import of a method package passes through here and stops before mmrazor.
+:mod:`kdseg.models.algorithms` (FRSKD) drives mmseg and mmdet models and registers itself in
+mmrazor's ``MODELS``; it is imported only where mmrazor is.
 """
+import importlib
 import importlib.util
+import pkgutil
 
-from . import connectors, losses, self_teachers
-from .connectors import ChannelMLPConnector
-from .losses import AttentionTransferLoss, ReviewKDLoss, SoftLabelKDLoss, TaTLoss
-from .self_teachers import BiFPNSelfTeacher
+from ..registry import COMPONENTS
+from . import baselines, connectors, losses, self_teachers
 
-__all__ = ['connectors', 'losses', 'self_teachers', 'AttentionTransferLoss', 'BiFPNSelfTeacher',
-           'ChannelMLPConnector', 'ReviewKDLoss', 'SoftLabelKDLoss', 'TaTLoss']
+__all__ = ['baselines', 'connectors', 'import_method_packages', 'losses', 'self_teachers']
+
+
+def import_method_packages() -> None:
+    """Import every module under the method folders, so each registers what it defines."""
+    for folder in (connectors, losses, self_teachers):
+        for info in pkgutil.walk_packages(folder.__path__, prefix=folder.__name__ + '.'):
+            importlib.import_module(info.name)
+
+
+import_method_packages()
 
 if importlib.util.find_spec('mmrazor') is not None:
     from mmrazor.registry import MODELS
 
-    MODELS.register_module(module=TaTLoss)
-    MODELS.register_module(module=ReviewKDLoss)
-    MODELS.register_module(module=ChannelMLPConnector)
-    MODELS.register_module(module=BiFPNSelfTeacher)
-    MODELS.register_module(module=SoftLabelKDLoss)
-    MODELS.register_module(module=AttentionTransferLoss)
+    for component in COMPONENTS.values():
+        MODELS.register_module(name=component.name, module=component.cls)
 
-    from .algorithms import FRSKD
-    MODELS.register_module(module=FRSKD)
+    from . import algorithms  # noqa: E402,F401  (registers FRSKD)
+
+    __all__ += ['algorithms']

@@ -1,5 +1,8 @@
 """kdseg.models registers the torch-only components in mmrazor's MODELS under their public
-names."""
+names; the list is kdseg's registry (kdseg.registry), and the README's method table and model zoo
+name every declared method."""
+import os.path as osp
+
 import torch
 from mmrazor.registry import MODELS
 
@@ -7,6 +10,7 @@ import kdseg  # noqa: F401  (registers the components)
 from kdseg.models.connectors import ChannelMLPConnector
 from kdseg.models.losses.frskd import AttentionTransferLoss, SoftLabelKDLoss
 from kdseg.models.losses.tat import TaTLoss
+from kdseg.registry import COMPONENTS, METHODS
 
 from .test_losses.test_frskd.reference import attention_transfer, soft_label_kd
 from .test_losses.test_tat.naive import make_inputs
@@ -46,3 +50,23 @@ def test_registry_builds_frskd_losses():
                torch.randn(2, 2, 3, 3, generator=gen, dtype=torch.float64)]
     torch.testing.assert_close(at(student, teacher), attention_transfer(student, teacher, 50.0),
                                rtol=1e-6, atol=0)
+
+
+def test_every_registered_component_is_in_mmrazors_registry_under_its_name():
+    assert len(COMPONENTS) >= 7
+    for name, component in COMPONENTS.items():
+        assert MODELS.get(name) is component.cls, name
+        assert component.method in METHODS, name
+    for method in METHODS.values():  # kdseg's own methods have a component; baselines none
+        assert any(c.method == method.key for c in COMPONENTS.values()) != method.baseline
+
+
+def test_the_readme_names_every_method():
+    with open(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                       'README.md'), encoding='utf-8') as f:
+        readme = f.read()
+    table, zoo = readme.split('## The two commands')[0], readme.split('## Model zoo')[1]
+    for method in METHODS.values():
+        if not method.baseline:
+            assert f'| {method.name}' in table, f'README method table lacks {method.name}'
+        assert f'`{method.key}/' in zoo, f'README model zoo lacks configs/{method.key}/'

@@ -14,6 +14,11 @@ Everything here is plain torch: ``from kdseg.models.connectors import ChannelMLP
 on a machine without mmcv, mmengine or mmrazor. The registration into mmrazor's ``MODELS`` is done
 by :mod:`kdseg.models`.
 """
+from ...registry import declare_method
 from .channel_mlp import ChannelMLPConnector
 
 __all__ = ['ChannelMLPConnector']
+
+METHOD = declare_method(
+    'cwt', name='CWT', paper='Liu et al., ICCV-W 2023, arXiv 2303.13212',
+    gain_config='cwt/demo/cwt_pspnet_r50-narrow_r18-narrow_synthcity.py')

@@ -3,6 +3,8 @@ from typing import Optional
 
 from torch import Tensor, nn
 
+from ...registry import register
+
 __all__ = ['ChannelMLPConnector']
 
 
@@ -13,6 +15,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
+@register('cwt')
 class ChannelMLPConnector(nn.Module):
     """CWT's learnable non-linear channel-wise transformation of the student feature.
 

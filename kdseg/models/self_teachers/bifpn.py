@@ -4,6 +4,7 @@ from typing import Sequence, Tuple
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ...registry import register
 from .blocks import FastNormalizedFusion, PointwiseConvBlock, SeparableConvStack
 from .resample import downsample_to, upsample_to
 
@@ -17,6 +18,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
+@register('frskd')
 class BiFPNSelfTeacher(nn.Module):
     """FRSKD's self-teacher: a one-layer BiFPN (``BiFPNc``) that refines the student's levels.
 

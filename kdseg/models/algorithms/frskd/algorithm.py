@@ -20,6 +20,7 @@ def _prefixed(losses: Dict[str, Tensor], prefix: str) -> Dict[str, Tensor]:
     return {f'{prefix}.{k}': v for k, v in losses.items()}
 
 
+@MODELS.register_module()
 class FRSKD(BaseAlgorithm):
     """FRSKD self-knowledge distillation (Ji et al., CVPR 2021; METHODS.md section 4).
 

@@ -17,7 +17,12 @@ Files:
 Everything here is plain torch: ``from kdseg.models.losses.frskd import SoftLabelKDLoss`` works
 without mmcv, mmengine or mmrazor; :mod:`kdseg.models` registers both in mmrazor's ``MODELS``.
 """
+from ....registry import declare_method
 from .attention import AttentionTransferLoss
 from .soft_label import SoftLabelKDLoss
 
 __all__ = ['AttentionTransferLoss', 'SoftLabelKDLoss']
+
+METHOD = declare_method(
+    'frskd', name='FRSKD', paper='Ji et al., CVPR 2021, arXiv 2103.08273',
+    gain_config='frskd/demo/frskd_pspnet_r18-narrow_synthcity.py')

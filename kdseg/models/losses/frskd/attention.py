@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ....registry import register
+
 __all__ = ['AttentionTransferLoss']
 
 
@@ -16,6 +18,7 @@ def attention_map(feature: Tensor) -> Tensor:
     return F.normalize(feature.pow(2).mean(1).flatten(1), dim=1)
 
 
+@register('frskd')
 class AttentionTransferLoss(nn.Module):
     """FRSKD's feature distillation: the student's spatial attention follows the self-teacher's::
 

@@ -5,9 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ....registry import register
+
 __all__ = ['SoftLabelKDLoss']
 
 
+@register('frskd')
 class SoftLabelKDLoss(nn.Module):
     """Soft-label distillation at temperature τ, per position::
 

@@ -28,6 +28,11 @@ Files:
 Everything here is plain torch: ``from kdseg.models.losses.review import ReviewKDLoss`` works
 without mmcv, mmengine or mmrazor; :mod:`kdseg.models` registers it in mmrazor's ``MODELS``.
 """
+from ....registry import declare_method
 from .loss import ReviewKDLoss
 
 __all__ = ['ReviewKDLoss']
+
+METHOD = declare_method(
+    'review', name='KR', paper='Chen et al., CVPR 2021, arXiv 2104.09044',
+    gain_config='review/demo/review_pspnet_r50-narrow_r18-narrow_synthcity.py')

@@ -4,6 +4,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ....registry import register
 from .abf import ABF
 
 __all__ = ['ReviewKDLoss']
@@ -16,6 +17,7 @@ def _channels(value: Sequence[int], name: str) -> list:
     return channels
 
 
+@register('review')
 class ReviewKDLoss(nn.Module):
     """Knowledge review over L levels: ABF residual fusion of the student features, deepest first,
     and the hierarchical context loss against the teacher features (METHODS.md section 3)::

@@ -47,6 +47,11 @@ Everything here is plain torch: ``from kdseg.models.losses.tat import TaTLoss`` 
 without mmcv, mmengine or mmrazor. The registration into mmrazor's ``MODELS`` is done by
 :mod:`kdseg.models`.
 """
+from ....registry import declare_method
 from .loss import TaTLoss
 
 __all__ = ['TaTLoss']
+
+METHOD = declare_method(
+    'tat', name='TaT', paper='Lin et al., CVPR 2022, arXiv 2205.10793',
+    gain_config='tat/demo/tat_decoder_pspnet_r50-narrow_r18-narrow_synthcity.py')

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ....registry import register
 from .attention import AttentionSSE, EmbeddingNormAttention, NormSpec
 from .tiling import PatchRows, TileGrid, gather_rows, patch_rows, tile_grid
 
@@ -67,6 +68,7 @@ def _patches_per_group(mode: str, num_groups: Optional[int], num_patches: Option
     return patches // num_groups
 
 
+@register('tat')
 class TaTLoss(nn.Module):
     """Knowledge Distillation via the Target-aware Transformer.
 
