@@ -11,7 +11,7 @@ STAMP := $(VENV)/.kdseg-installed
 CONSTRAINTS := requirements/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install check-source-install demo test benchmark benchmark-kd-gain clean
+.PHONY: install check-source-install demo test test-fast benchmark benchmark-kd-gain clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# everything but the end-to-end runs (tests marked e2e: training through the tools in subprocesses)
+test-fast: install
+	$(PY) -m pytest tests -m "not e2e" $(PYTEST_ARGS)
 
 benchmark: install
 	$(PY) tools/benchmark_losses.py

@@ -5,7 +5,7 @@
 
 Writes a Cityscapes-format set of that size (``--distinct`` generated image/label pairs at full
 size, each file of the set a hard link to one of them, so the set takes the disk space of the
-distinct pairs only) and times ``kdseg.apis.check_data`` on the flagship's train and val loaders
+distinct pairs only) and times ``kdseg.apis.cli.check_data`` on the flagship's train and val loaders
 (what ``tools/train.py configs/pspnet_r18_tat.py`` runs before building the model), cold (first
 call) and warm (second). Prints a table.
 """
@@ -20,7 +20,7 @@ import time
 from mmengine.config import Config
 
 import kdseg  # noqa: F401  (compat fixes, registries)
-from kdseg.apis import check_data
+from kdseg.apis.cli import check_data
 from kdseg.datasets import generate_cityscapes
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

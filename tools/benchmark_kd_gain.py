@@ -23,8 +23,8 @@ import time
 from mmengine.config import Config
 
 import kdseg  # noqa: F401  (compat fixes, registries)
-from kdseg.apis.gain_report import write_report
-from kdseg.apis.kd_gain import Protocol, run_protocol
+from kdseg.apis.benchmarking.gain_report import write_report
+from kdseg.apis.benchmarking.kd_gain import Protocol, run_protocol
 from kdseg.registry import METHODS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

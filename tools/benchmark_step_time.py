@@ -6,9 +6,9 @@
 Every round trains each config for ``--iters`` iterations with ``tools/train.py`` (seed 0, no
 validation), one after the other, so that load on the machine falls on all of them alike; a run's
 step time is the median of mmengine's logged ``time`` over its second half
-(:func:`kdseg.apis.kd_gain.step_time`), and a config's the median over the rounds. The table gives
-each config's step time and its ratio to BASELINE, with the host CPU and the load average before
-and after. ``--cfg-options`` apply to every config (e.g. the data root, or
+(:func:`kdseg.apis.benchmarking.kd_gain.step_time`), and a config's the median over the
+rounds. The table gives each config's step time and its ratio to BASELINE, with the host CPU and
+the load average before and after. ``--cfg-options`` apply to every config (e.g. the data root, or
 ``model.teacher_ckpt=...`` for a teacher-student distiller, whose teacher is otherwise random:
 the time is the same).
 
@@ -25,7 +25,7 @@ import tempfile
 from typing import Dict, List
 
 import kdseg  # noqa: F401  (compat fixes, registries)
-from kdseg.apis.kd_gain import NO_VAL, ROOT, run_step, step_time
+from kdseg.apis.benchmarking.kd_gain import NO_VAL, ROOT, run_step, step_time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_losses import host, load  # noqa: E402  (the loss benchmark's header line)

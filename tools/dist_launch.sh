@@ -3,7 +3,7 @@
 # dist_test.sh.   bash tools/dist_launch.sh {train.py|test.py} NUM_PROCS [tool args...]
 # NNODES, NODE_RANK, MASTER_ADDR and PORT configure multi-node runs. PYTHON picks the interpreter;
 # by default the checkout's .venv (what `make install` creates, no activation needed), else python.
-# Without CUDA the processes run on CPU with the gloo backend (kdseg.apis.runner_setup.cpu_distributed).
+# Without CUDA the processes run on CPU with the gloo backend (kdseg.apis.cli.runner_setup.cpu_distributed).
 set -euo pipefail
 TOOL=$1
 NPROCS=$2

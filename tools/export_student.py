@@ -18,7 +18,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from kdseg.apis import export_student
+from kdseg.apis.export import export_student
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -4,19 +4,20 @@
         [--skip-data-check] [--cfg-options key=value ...]
         [--launcher none|pytorch|slurm|mpi]
 
-The test data are checked first (kdseg.apis.check_data). Checkpoints load with weights_only=True and kdseg's allow-list (kdseg.compat), strictly: the
-checkpoint must fit the config's model key for key (kdseg.engine.load_weights). A distiller
-checkpoint tested with the student's (or the teacher's) own config gives its architecture.*
-(teacher.*) part; anything else fails before evaluation, naming the keys that differ, and so
-does a checkpoint with a NaN or inf in any weight or buffer.
+The test data are checked first (kdseg.apis.cli.check_data). Checkpoints load with
+weights_only=True and kdseg's allow-list (kdseg.compat), strictly: the checkpoint must fit the
+config's model key for key (kdseg.engine.load_weights). A distiller checkpoint tested with the
+student's (or the teacher's) own config gives its architecture.* (teacher.*) part; anything else
+fails before evaluation, naming the keys that differ, and so does a checkpoint with a NaN or inf
+in any weight or buffer.
 """
 import argparse
 import os
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import (check_data, check_data_paths, enable_dump, enable_show_dir, load_config,
-                        skip_teacher_ckpt)
-from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
+from kdseg.apis.cli import (add_runner_arguments, check_data, check_data_paths, enable_dump,
+                            enable_show_dir, load_config, parse_runner_args, runner_from,
+                            skip_teacher_ckpt)
 from kdseg.engine import load_weights
 
 
@@ -30,7 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--skip-data-check', action='store_true',
                         help='do not check the data before starting (files the index names '
                         'exist, image and label sizes agree, label ids in range; '
-                        'kdseg.apis.data_check): for sets too large to look at on every start')
+                        'kdseg.apis.cli.data_check): for sets too large to look at on every start')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 

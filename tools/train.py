@@ -4,9 +4,9 @@
         [--iters N] [--student-init CKPT] [--skip-data-check]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
 
-Before anything is built, the data the config names are checked (kdseg.apis.check_data: files,
+Before anything is built, the data the config names are checked (kdseg.apis.cli.check_data: files,
 sizes, label ids; --skip-data-check turns it off). Every run gets kdseg's safety hooks
-(kdseg.apis.add_safety_hooks): the config is checked against the data and model before
+(kdseg.apis.cli.add_safety_hooks): the config is checked against the data and model before
 iteration 1, a non-finite loss, weight or buffer stops training before it is checkpointed, and
 --resume restores the random-number state. --student-init pairs runs: the
 student starts from CKPT and every generator from the seed (tools/benchmark_kd_gain.py uses it).
@@ -16,9 +16,9 @@ Multi-GPU: tools/dist_train.sh (torchrun) or --launcher slurm under srun.
 import argparse
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import (add_safety_hooks, check_data, check_data_paths, enable_amp, load_config,
-                        set_resume, set_student_init)
-from kdseg.apis.cli import add_runner_arguments, parse_runner_args, runner_from
+from kdseg.apis.cli import (add_runner_arguments, add_safety_hooks, check_data, check_data_paths,
+                            enable_amp, load_config, parse_runner_args, runner_from, set_resume,
+                            set_student_init)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--skip-data-check', action='store_true',
                         help='do not check the data before starting (files the index names '
                         'exist, image and label sizes agree, label ids in range; '
-                        'kdseg.apis.data_check): for sets too large to look at on every start')
+                        'kdseg.apis.cli.data_check): for sets too large to look at on every start')
     add_runner_arguments(parser)
     return parse_runner_args(parser, argv)
 

@@ -23,7 +23,7 @@ import os
 import os.path as osp
 
 import kdseg  # noqa: F401  (applies the compat fixes, registers kdseg components)
-from kdseg.apis import load_config, skip_teacher_ckpt
+from kdseg.apis.cli import load_config, skip_teacher_ckpt
 from kdseg.apis.feature_vis import feature_rows, load_image, render_grid, save_grid
 from kdseg.engine import load_weights
 

@@ -1,13 +1,12 @@
-"""The library side of tools/train.py and tools/test.py."""
-from .budget import set_iteration_budget
-from .data_check import DataCheckError, check_data
-from .export import export_student
-from .preflight import check_data_paths
-from .runner_setup import (add_safety_hooks, enable_amp, enable_dump, enable_show_dir,
-                           load_config, set_resume, set_student_init, skip_teacher_ckpt)
+"""What kdseg's tools are made of, one package per purpose (tools/ stay thin):
 
-__all__ = [
-    'DataCheckError', 'add_safety_hooks', 'check_data', 'check_data_paths', 'enable_amp',
-    'enable_dump', 'enable_show_dir', 'export_student', 'load_config', 'set_iteration_budget', 'set_resume', 'set_student_init',
-    'skip_teacher_ckpt'
-]
+* :mod:`.cli` - the command-line frame of tools/train.py and tools/test.py: arguments, config
+  changes for each flag (``--iters``, ``--resume``, ``--student-init``, ...), the checks before a
+  run (dataset paths, the data themselves) and the runner;
+* :mod:`.export` - a distillation checkpoint to a plain mmseg/mmdet student
+  (tools/export_student.py);
+* :mod:`.feature_vis` - teacher and student features side by side (tools/visualize_features.py,
+  FeatureVisHook);
+* :mod:`.benchmarking` - the distillation-gain protocol and its report
+  (tools/benchmark_kd_gain.py, tools/benchmark_step_time.py, make demo).
+"""

@@ -20,10 +20,9 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, save_checkpoint, set_random_seed
 
+from conftest import CONFIGS, ROOT
 from kdseg.datasets import generate_cityscapes, generate_coco
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')  # configs are named by their path under configs/
 # Every training run the tests parse logs each iteration's own values: logger interval 1 and a
 # smoothing window of 1 (mmengine averages losses over log_processor.window_size iterations).
 LOG_EVERY_ITER = ('default_hooks.logger.interval=1', 'log_processor.window_size=1')

@@ -4,7 +4,7 @@ holds the student and the self-teacher, and tools/test.py evaluates it with the 
 with the student's own config alike: only the student predicts.
 
 With ``--iters 30`` the demo twins' DistillRampHook (off for 2/3 of the budget) becomes
-begin_iter=20, ramp_iters=10 (kdseg.apis.budget), so iterations 1-20 log zero distillation
+begin_iter=20, ramp_iters=10 (kdseg.apis.cli.budget), so iterations 1-20 log zero distillation
 losses and 21-30 nonzero ones.
 
 Thresholds, measured on the e2e data (16/4 Cityscapes-format, 8/4 COCO-format images), the

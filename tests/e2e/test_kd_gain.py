@@ -8,9 +8,11 @@ import sys
 import pytest
 import torch
 
-from kdseg.apis.kd_gain import save_student_init
+from kdseg.apis.benchmarking.kd_gain import save_student_init
 
 from .conftest import CONFIGS, ROOT
+
+pytestmark = pytest.mark.e2e
 
 TEACHER = 'demo_models/pspnet_r50-narrow_synthcity.py'
 STUDENT = 'demo_models/pspnet_r18-narrow_synthcity.py'

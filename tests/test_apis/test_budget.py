@@ -8,10 +8,10 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS
 
+from conftest import ROOT
 import kdseg  # noqa: F401
-from kdseg.apis import load_config, set_iteration_budget
+from kdseg.apis.cli import load_config, set_iteration_budget
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STUDENT = osp.join(ROOT, 'configs', 'demo_models', 'pspnet_r18-narrow_synthcity.py')
 
 

@@ -10,10 +10,10 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from kdseg.apis import DataCheckError, check_data, check_data_paths
+from conftest import ROOT
+from kdseg.apis.cli import DataCheckError, check_data, check_data_paths
 from kdseg.datasets import generate_cityscapes, generate_coco
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEG = osp.join(ROOT, 'configs', 'tat', 'demo', 'tat_pspnet_r50-narrow_r18-narrow_synthcity.py')
 DET = osp.join(ROOT, 'configs', 'demo_models', 'faster-rcnn_r18-narrow_fpn_synthcoco.py')
 LOADERS = ('train_dataloader', 'val_dataloader')

@@ -4,7 +4,8 @@ import os.path as osp
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from conftest import ROOT
+
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
-"""kdseg.apis.gain_report: mean ± sd over seeds, paired gains, the verdict, table and chart."""
+"""kdseg.apis.benchmarking.gain_report: mean ± sd over seeds, paired gains, the verdict, table
+and chart."""
 import json
 
 import numpy as np
 import pytest
 
-from kdseg.apis.gain_report import format_table, plot_gains, summarise, write_report
+from kdseg.apis.benchmarking.gain_report import (format_table, plot_gains, summarise, write_report)
 
 
 def _runs(values, step_times):

@@ -5,9 +5,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from kdseg.apis import check_data_paths
+from kdseg.apis.cli import check_data_paths
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 URL = 'https://download.openmmlab.com/x/teacher_20200606-e1e1100f.pth'
 
 

@@ -1,11 +1,11 @@
-"""kdseg.apis.runner_setup: the command-line flags become the right config changes."""
+"""kdseg.apis.cli.runner_setup: the command-line flags become the right config changes."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from kdseg.apis import (add_safety_hooks, enable_amp, enable_dump, enable_show_dir, load_config,
-                        set_resume, skip_teacher_ckpt)
+from kdseg.apis.cli import (add_safety_hooks, enable_amp, enable_dump, enable_show_dir,
+                            load_config, set_resume, skip_teacher_ckpt)
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_pytorch_launcher_without_cuda_starts_gloo_and_a_cpu_ddp_wrapper(monkeyp
     from mmengine.model import BaseModel
     from mmengine.registry import MODEL_WRAPPERS
 
-    from kdseg.apis.runner_setup import cpu_distributed
+    from kdseg.apis.cli.runner_setup import cpu_distributed
     port = 29400 + os.getpid() % 500
     for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
                            MASTER_PORT=str(port)).items():

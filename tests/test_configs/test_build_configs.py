@@ -25,12 +25,11 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner, save_checkpoint
 from torch import nn
 
+from conftest import CONFIGS
 import kdseg  # compat fixes; registers kdseg components
 import kdseg.registry
 from kdseg.datasets import SYNTHETIC_COCO_CLASSES, generate_cityscapes, generate_coco
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')
 DOWNLOAD_MARKERS = ('http://', 'https://', 'open-mmlab://', 'torchvision://', 'mmcls://')
 
 

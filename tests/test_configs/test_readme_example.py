@@ -7,9 +7,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmrazor.registry import MODELS
 
+from conftest import ROOT
 import kdseg  # noqa: F401  (the kdseg:: prefix, registries)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _example_files() -> dict:

@@ -1,46 +1,17 @@
 """Demo models built in-process from their configs, and real batches from the synthetic data."""
-import copy
-import functools
-import os.path as osp
 from types import SimpleNamespace
 
 import pytest
-import torch
-from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DATASETS, MODELS, init_default_scope
+from mmengine.registry import DATASETS, init_default_scope
 from torch import nn
 
-import kdseg  # noqa: F401  (compat fixes, strict distillers, registrations)
+from conftest import build_model, demo_config  # noqa: F401  (the engine tests' helpers)
 from kdseg.datasets import generate_cityscapes
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')
 TAT_DEMO = 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py'
 TEACHER = 'demo_models/pspnet_r50-narrow_synthcity.py'
 STUDENT = 'demo_models/pspnet_r18-narrow_synthcity.py'
-
-
-@functools.lru_cache(maxsize=None)
-def _parse(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, name))
-
-
-def demo_config(name: str) -> Config:
-    """A fresh copy of a config (path under configs/), teacher_ckpt unset."""
-    cfg = copy.deepcopy(_parse(name))
-    if 'teacher_ckpt' in cfg.model:
-        cfg.model.teacher_ckpt = None
-    return cfg
-
-
-def build_model(cfg: Config) -> torch.nn.Module:
-    """``cfg.model`` built as the Runner builds it (top-level data_preprocessor, default scope)."""
-    if cfg.get('data_preprocessor') is not None:
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    torch.manual_seed(0)
-    return MODELS.build(cfg.model)
 
 
 @pytest.fixture(scope='session')

@@ -13,14 +13,13 @@ from mmengine.registry import DATASETS, MODELS, init_default_scope
 from mmengine.runner import save_checkpoint, set_random_seed
 from PIL import Image
 
+from conftest import CONFIGS, ROOT
 import kdseg  # noqa: F401  (compat fixes, strict distillers, registrations)
 from kdseg.apis.feature_vis import expected_size
 from kdseg.datasets import generate_cityscapes, generate_coco
 from kdseg.models.losses.tat import TaTLoss
 from kdseg.models.losses.tat.query_attention import query_attention
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')
 TAT = 'tat/demo/tat_pspnet_r50-narrow_r18-narrow_synthcity.py'  # 1 row, patch + anchor panels
 REVIEW = 'review/demo/review_pspnet_r50-narrow_r18-narrow_synthcity.py'  # one row per stage
 CWT = 'cwt/demo/cwt_pspnet_r50-narrow_r18-narrow_synthcity.py'  # the student via a connector

@@ -33,10 +33,10 @@ from mmseg.structures import SegDataSample
 
 # importing kdseg (here through its submodules) registers FRSKD, BiFPNSelfTeacher and the
 # FRSKD losses in mmrazor's MODELS
+from conftest import ROOT
 from kdseg.engine.hooks import DistillRampHook
 from kdseg.models.algorithms.frskd import FRSKD
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 DEMO = osp.join(ROOT, 'configs', 'frskd', 'demo')
 PSPNET = 'frskd_pspnet_r18-narrow_synthcity.py'
 FASTER = 'frskd_faster-rcnn_r18-narrow_synthcoco.py'

@@ -40,7 +40,7 @@ from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import set_random_seed
 
-from ..datasets import generate_cityscapes, generate_coco
+from ...datasets import generate_cityscapes, generate_coco
 
 __all__ = ['TASKS', 'Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
 
@@ -168,7 +168,7 @@ DONE = 'kd_gain_done.json'  # written last, after a training step finished at it
 
 def checkpoint_iter(checkpoint: str) -> int:
     """The iteration a checkpoint was saved at (``meta.iter``, what mmengine's resume reads)."""
-    from ..compat import safe_torch_load
+    from ...compat import safe_torch_load
     meta = safe_torch_load(checkpoint, map_location='cpu').get('meta') or {}
     if not isinstance(meta.get('iter'), int):
         raise ValueError(f'checkpoint {checkpoint!r} records no iteration (meta.iter)')

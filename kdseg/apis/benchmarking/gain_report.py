@@ -1,8 +1,8 @@
 """Distillation gains as claims about noise: mean ± sd over seeds, against the student alone.
 
-:func:`summarise` turns the runs of :func:`kdseg.apis.kd_gain.run_protocol` into one row per
-method; :func:`format_table` prints them, :func:`plot_gains` draws the bar chart with error bars
-and :func:`write_report` writes both with the JSON of every run.
+:func:`summarise` turns the runs of :func:`kdseg.apis.benchmarking.kd_gain.run_protocol` into
+one row per method; :func:`format_table` prints them, :func:`plot_gains` draws the bar chart with
+error bars and :func:`write_report` writes both with the JSON of every run.
 
 A method's *gain* is its mean minus the student-alone mean. It *exceeds 2 sd* when it is larger
 than twice the student-alone standard deviation (the seed-to-seed spread of the baseline) and

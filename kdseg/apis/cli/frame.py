@@ -96,8 +96,8 @@ def config_keys_named(cfg: Config) -> Iterator[None]:
 def runner_from(cfg: Config) -> Iterator[Runner]:
     """The config's runner (``runner_type`` if it names one), and a clean end for a distributed
     run; without CUDA, ``--launcher pytorch`` runs on CPU processes with gloo
-    (:func:`cpu_distributed`). A ``type`` that names no registered class, met while the runner builds or runs, is
-    reported with its config key (:func:`config_keys_named`).
+    (:func:`cpu_distributed`). A ``type`` that names no registered class, met while the runner
+    builds or runs, is reported with its config key (:func:`config_keys_named`).
 
     A gloo worker thread retires each finished collective and drops its tensors, which needs the
     GIL; if the last collective (mmengine's metric gathering, say) is retired while Python is
