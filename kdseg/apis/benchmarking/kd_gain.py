@@ -44,7 +44,7 @@ from ...datasets import generate_cityscapes, generate_coco
 
 __all__ = ['TASKS', 'Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # the checkout
 STUDENT = 'student'  # the arm name of the student alone
 NO_VAL = 10**9  # train_cfg.val_begin: evaluation is tools/test.py's, after training
 
