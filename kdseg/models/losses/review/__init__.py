@@ -14,13 +14,23 @@ of the sizes used, normalised by their sum); the loss is λ times the sum over l
 
 Files:
 
+Two paths compute it (ARCHITECTURE.md, "Two paths in every method"), chosen by
+``ReviewKDLoss(impl='auto'|'fused'|'reference')``: the reference formulation in plain autograd
+and the fused one with a written-out backward; 'auto' takes the one measured faster on the
+features' device (:func:`.loss.resolve_impl`).
+
 * :mod:`.loss` - :class:`ReviewKDLoss`, the ``nn.Module`` a config names
-  (``type='ReviewKDLoss'``): the levels, their ABFs, validation, the sum over levels.
+  (``type='ReviewKDLoss'``): the levels, their ABFs, validation, the choice of path, the sum over
+  levels.
+* :mod:`.reference` - the reference formulation, one function per equation in the authors'
+  structure, on the ABF modules themselves; what the tests and the benchmark compare against.
 * :mod:`.abf` - :class:`.abf.ABF` (one level's parameters and init) and
   :class:`.abf.ABFFunction`, the level's fusion and HCL as one autograd node with a written-out
-  backward that keeps three maps per level.
+  backward that keeps three maps per level (the fused path).
+* :mod:`.aten` - the private aten ops the fused path calls, looked up in one place, so that a
+  missing or changed op sends the loss to the reference path with a warning.
 * :mod:`.hcl` - HCL's pooling schedule (the reference's skip rule) and its value and gradient,
-  with the three poolings as one pair of matmuls.
+  with the three poolings as one pair of matmuls (their matrices cached per shape and device).
 * :mod:`.batch_norm` - the ABFs' BatchNorms through torch's native kernels (running statistics
   as ``nn.BatchNorm2d``), and the output recomputed from the saved statistics.
 * :mod:`.reductions` - per-channel and per-pixel dot products without full-size temporaries.

@@ -19,18 +19,25 @@ P2 of a 2×800×1216 batch that keeps one 119 MiB map out of the peak, which is 
 backward). Hence one backward per forward: ``retain_graph=True`` and a second backward raise. The gate
 logits of y are computed at the deeper level's resolution (a 1×1 conv commutes with nearest
 upsampling) and the gradient of y is reduced there by the adjoint of the upsampling.
+
+The backward calls torch's private aten kernels (:mod:`.aten`); :func:`fused_path_error` checks
+once per device and dtype that they exist and accept these calls, so that the loss can take the
+reference path (:mod:`.reference`) where they do not.
 """
+import functools
+from types import SimpleNamespace
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .aten import FusedOpError, call
 from .batch_norm import bn_apply, bn_backward, bn_forward
 from .hcl import hcl_grad, hcl_pool, hcl_value, pool_weights, pooling_matrix
 from .reductions import pixel_dot
 
-__all__ = ['ABF', 'ABFFunction']
+__all__ = ['ABF', 'ABFFunction', 'fused_path_error']
 
 
 def _upsample(x: Tensor, size: Tuple[int, int]) -> Tensor:
@@ -43,16 +50,16 @@ def _upsample_adjoint(grad: Tensor, size: Tuple[int, int]) -> Tensor:
     """The adjoint of :func:`_upsample` from ``size``: sums the gradient of each copy."""
     if tuple(grad.shape[-2:]) == tuple(size):
         return grad
-    return torch.ops.aten.upsample_nearest2d_backward(
-        grad, list(grad.shape[-2:]), [*grad.shape[:2], *size], None, None)
+    return call('upsample_nearest2d_backward', grad, list(grad.shape[-2:]),
+                [*grad.shape[:2], *size], None, None)
 
 
 def _conv_backward(grad: Tensor, x: Tensor, weight: Tensor, padding: int, input_grad: bool
                    ) -> Tuple[Optional[Tensor], Tensor]:
     """(∂L/∂x, ∂L/∂W) of ``F.conv2d(x, weight, padding=padding)`` (stride 1, no bias)."""
-    grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-        grad, x, weight, None, [1, 1], [padding, padding], [1, 1], False, [0, 0], 1,
-        [input_grad, True, False])
+    grad_x, grad_w, _ = call('convolution_backward', grad, x, weight, None, [1, 1],
+                             [padding, padding], [1, 1], False, [0, 0], 1,
+                             [input_grad, True, False])
     return grad_x, grad_w
 
 
@@ -194,3 +201,43 @@ class ABF(nn.Module):
         return ABFFunction.apply(student, upper, teacher.detach(), self, self.training,
                                  self.conv1.weight, self.bn1.weight, self.bn1.bias, gate_w,
                                  gate_b, self.conv2.weight, self.bn2.weight, self.bn2.bias)
+
+
+@functools.lru_cache(maxsize=None)
+def fused_path_error(device: torch.device, dtype: torch.dtype) -> Optional[FusedOpError]:
+    """None when :class:`ABFFunction` runs on ``device`` in ``dtype``, else the
+    :class:`.aten.FusedOpError` of the first private op that is missing or rejected its call.
+
+    One forward and backward of a fusing level (a 1×1 deeper map upsampled to 2×2, both
+    gradients) in training and in eval, on tiny tensors with throwaway BatchNorm statistics: it
+    draws no random numbers, touches no caller state, and creates everything on the device (no
+    host-to-device copy, so no synchronisation). Cached: torch's ops do not change within a
+    process.
+    """
+    def ramp(*shape: int) -> Tensor:
+        n = 1
+        for d in shape:
+            n *= d
+        return torch.linspace(-1, 1, n, device=device, dtype=dtype).reshape(shape).requires_grad_()
+
+    with torch.inference_mode(False), torch.enable_grad(), \
+            torch.autocast(device.type, enabled=False):
+        # what bn_forward / bn_backward read of an nn.BatchNorm2d, whose own constructor would
+        # copy its num_batches_tracked from the host
+        norms = SimpleNamespace(**{name: SimpleNamespace(
+            running_mean=torch.zeros(2, device=device, dtype=dtype),
+            running_var=torch.ones(2, device=device, dtype=dtype),
+            num_batches_tracked=torch.zeros((), device=device, dtype=torch.long),
+            momentum=0.1, eps=1e-5) for name in ('bn1', 'bn2')})
+        tensors = [ramp(2, 2, 2, 2), ramp(2, 2, 1, 1)]  # student, upper
+        params = [ramp(2, 2, 1, 1), ramp(2), ramp(2), ramp(2, 4, 1, 1), ramp(2),
+                  ramp(2, 2, 3, 3), ramp(2), ramp(2)]
+        teacher = torch.zeros(2, 2, 2, 2, device=device, dtype=dtype)
+        try:
+            for training in (True, False):
+                loss, fused = ABFFunction.apply(tensors[0], tensors[1], teacher, norms, training,
+                                                *params)
+                torch.autograd.grad(loss + fused.sum(), tensors + params)
+        except FusedOpError as error:
+            return error
+    return None

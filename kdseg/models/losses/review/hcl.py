@@ -15,7 +15,8 @@ The three poolings are computed as one pair of matmuls, ``P_h · D · P_wᵀ`` w
 matrices of all used sizes stacked (P_h: (Σk, H)): one read of D instead of three, and the
 backward is ``P_hᵀ · G · P_w`` with G block-diagonal, one full-size map.
 """
-from typing import List, Tuple
+import functools
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -38,18 +39,32 @@ def pool_weights(height: int) -> List[Tuple[int, float]]:
     return used
 
 
-def pooling_matrix(size: int, sizes: List[int], like: Tensor) -> Tensor:
-    """(Σ sizes, size): stacked adaptive average pooling matrices, one block per k in ``sizes``.
+def pooling_matrix(size: int, sizes: Sequence[int], like: Tensor) -> Tensor:
+    """(Σ sizes, size): stacked adaptive average pooling matrices, one block per k in ``sizes``,
+    in ``like``'s device and dtype.
 
     Row i of block k averages the input indices [⌊i·size/k⌋, ⌈(i+1)·size/k⌉), the windows of
-    ``F.adaptive_avg_pool2d``.
+    ``F.adaptive_avg_pool2d``. Cached per (size, sizes, device, dtype): a loss step asks for the
+    same few matrices every time, so each is built once (on the device, from ``torch.arange``: no
+    host-to-device copy even then) and the same tensor object is returned afterwards; callers
+    must not modify it.
     """
-    windows = [((i * size) // k, -((-(i + 1) * size) // k)) for k in sizes for i in range(k)]
-    if not windows:
-        return like.new_zeros(0, size)
-    start, end = torch.tensor(windows, device=like.device).T[:, :, None]
-    index = torch.arange(size, device=like.device)
-    return ((index >= start) & (index < end)).to(like.dtype) / (end - start).to(like.dtype)
+    return _pooling_matrix(size, tuple(sizes), like.device, like.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _pooling_matrix(size: int, sizes: Tuple[int, ...], device: torch.device,
+                    dtype: torch.dtype) -> Tensor:
+    # a constant: never recorded by autograd, and a normal tensor even if first asked for inside
+    # torch.inference_mode (an inference tensor could not be used by a later training step)
+    with torch.inference_mode(False), torch.no_grad():
+        if not sizes:
+            return torch.zeros(0, size, device=device, dtype=dtype)
+        rows = [torch.arange(k, device=device) for k in sizes]
+        start = torch.cat([(i * size) // k for i, k in zip(rows, sizes)])[:, None]
+        end = torch.cat([-((-(i + 1) * size) // k) for i, k in zip(rows, sizes)])[:, None]
+        index = torch.arange(size, device=device)
+        return ((index >= start) & (index < end)).to(dtype) / (end - start).to(dtype)
 
 
 def _blocks(sizes: List[int]) -> List[slice]:

@@ -1,4 +1,7 @@
-"""ReviewKDLoss against the independent formulation in .reference (METHODS.md section 3)."""
+"""ReviewKDLoss's fused path against the package's reference formulation
+(:mod:`kdseg.models.losses.review.reference`, METHODS.md section 3), an independent computation of
+the same maths in plain autograd; the parity of the two ``impl`` settings on one module is
+test_reference.py's."""
 import copy
 
 import pytest
@@ -6,10 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kdseg.models.losses.review import ReviewKDLoss
+from kdseg.models.losses.review import ReviewKDLoss, reference
 from kdseg.models.losses.review.hcl import pool_weights, pooling_matrix
-
-from .reference import review_kd
+from kdseg.models.losses.review.reference import review_kd
 
 # Shallow to deep: a non-integer nearest upsampling (7×10 → 13×19), an equal-size pair (the
 # stride-8 stages of a dilated backbone), and heights 3 and 2 at which HCL skips pooled sizes.
@@ -30,7 +32,9 @@ def _inputs(dtype=torch.float64, seed=0, batch=2, device='cpu'):
 
 
 def _loss(dtype=torch.float64, device='cpu', **kwargs):
+    """The fused path on every device ('auto' would take the reference on CUDA)."""
     torch.manual_seed(0)
+    kwargs.setdefault('impl', 'fused')
     loss = ReviewKDLoss(STUDENT, TEACHER, mid_channels=kwargs.pop('mid_channels', 5),
                         loss_weight=0.7, **kwargs).to(device, dtype)
     for bn in (m for m in loss.modules() if isinstance(m, nn.BatchNorm2d)):
@@ -61,16 +65,33 @@ def test_value_gradients_and_running_statistics_match_the_reference_in_float64(d
         assert torch.allclose(a, b, rtol=1e-12, atol=0), name
 
 
-@pytest.mark.parametrize('mistake', [dict(upsample='bilinear'), dict(levels='mean'),
-                                     dict(gate='softmax'), dict(normalise=False)],
-                         ids=lambda m: '-'.join(map(str, m.values())))
-def test_the_comparison_catches_each_plausible_mistake(mistake):
-    """The reference with one mistake is far from ReviewKDLoss at the inputs of the test above
+HCL = reference.hcl  # the correct one, which the mistakes below wrap
+
+
+def _unnormalised_hcl(out, teacher):
+    return HCL(out, teacher) * (1 + sum(w for _, w in pool_weights(out.shape[2])))
+
+
+# each replaces one equation of the reference formulation with a plausible mistake
+MISTAKES = {
+    'bilinear': ('upsample', lambda fused, size: F.interpolate(fused, size=size, mode='bilinear',
+                                                                align_corners=False)),
+    'mean-over-levels': ('hcl', lambda out, teacher: HCL(out, teacher) / len(SIZES)),
+    'softmax-gate': ('gates', lambda logits: logits.softmax(1)),
+    'unnormalised-hcl': ('hcl', _unnormalised_hcl),
+}
+
+
+@pytest.mark.parametrize('mistake', sorted(MISTAKES))
+def test_the_comparison_catches_each_plausible_mistake(mistake, monkeypatch):
+    """The reference with one mistake is far from the fused path at the inputs of the test above
     (beyond 1e-3 relative in value or in a gradient), so that test would catch it."""
     loss = _loss()
     ref = copy.deepcopy(loss)
     student, teacher = _inputs()
-    ours, wrong = loss(student, teacher), review_kd(ref, student, teacher, **mistake)
+    ours = loss(student, teacher)
+    monkeypatch.setattr(reference, *MISTAKES[mistake])
+    wrong = review_kd(ref, student, teacher)
     gaps = [_rel(ours, wrong)] + [_rel(a, b) for a, b in zip(_grads(ours, student, loss),
                                                                _grads(wrong, student, ref))]
     assert max(gaps) > 1e-3, gaps
@@ -212,6 +233,44 @@ def test_hcl_pool_schedule_follows_the_reference_skip_rule(height, expected):
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ReviewKDLoss(**kwargs)
+
+
+@pytest.mark.parametrize('name', ['student_channels', 'teacher_channels'])
+def test_an_int_instead_of_a_sequence_of_channels_is_named(name):
+    """``student_channels=256`` (a single level written without the tuple) names the argument
+    and the fix, not "'int' object is not iterable"."""
+    kwargs = dict(student_channels=(256,), teacher_channels=(256,))
+    kwargs[name] = 256
+    with pytest.raises(ValueError, match=rf'{name} must be a sequence .* got 256 .*\(256,\)'):
+        ReviewKDLoss(**kwargs)
+
+
+@pytest.mark.parametrize('impl', ['fused', 'reference'])
+def test_training_with_one_value_per_channel_is_refused_before_the_running_statistics(impl):
+    """Batch 1 with a 1×1 map: nn.BatchNorm2d refuses it in training, and so does the loss,
+    naming the level, instead of writing NaN into running_var; eval mode (the running
+    statistics) accepts it."""
+    loss = ReviewKDLoss([4, 4], [6, 6], mid_channels=3, impl=impl)
+    student = [torch.randn(1, 4, 2, 2), torch.randn(1, 4, 1, 1)]
+    teacher = [torch.randn(1, 6, 2, 2), torch.randn(1, 6, 1, 1)]
+    buffers = [b.clone() for b in loss.buffers()]
+    with pytest.raises(ValueError, match=r'ReviewKDLoss level 1 \(student 1×1, batch 1\): '
+                                         'BatchNorm needs more than 1 value per channel'):
+        loss(student, teacher)
+    assert all(torch.equal(a, b) for a, b in zip(loss.buffers(), buffers))
+    loss.eval()
+    assert torch.isfinite(loss(student, teacher))
+
+
+@pytest.mark.parametrize('impl', ['fused', 'reference'])
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_an_empty_batch_is_refused_naming_the_argument_and_level(impl, training):
+    loss = ReviewKDLoss([4, 4], [6, 6], mid_channels=3, impl=impl).train(training)
+    student = [torch.randn(0, 4, 4, 4), torch.randn(0, 4, 2, 2)]
+    teacher = [torch.randn(0, 6, 4, 4), torch.randn(0, 6, 2, 2)]
+    with pytest.raises(ValueError, match=r'ReviewKDLoss level 0: student \(0, 4, 4, 4\) is '
+                                         r'empty \(batch 0'):
+        loss(student, teacher)
 
 
 def test_bad_features_name_the_level():
