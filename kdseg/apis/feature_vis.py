@@ -10,7 +10,8 @@ The library side of ``tools/visualize_features.py`` and of
   the mapping names, exactly as ``get_record`` feeds the loss), reduced to one map each, and the
   loss value from the distiller's own ``compute_distill_losses`` on that image; for a
   :class:`~kdseg.models.losses.tat.TaTLoss` also the attention of one query position
-  (:func:`kdseg.models.losses.tat.query_attention.query_attention`);
+  (:func:`kdseg.models.losses.tat.query_attention.query_attention`, built from the pieces of TaT's
+  reference formulation, :mod:`kdseg.models.losses.tat.reference`);
 * :func:`render_grid` - the rows as an RGB image: teacher | student | attention panel(s).
 
 Everything runs in eval mode under ``torch.no_grad()`` (BatchNorm with running statistics, no

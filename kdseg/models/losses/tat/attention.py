@@ -20,10 +20,11 @@ thousands in the reference settings), which half precision cannot resolve. The w
 backward passes disable autocast too, should ``backward()`` be called inside an autocast region
 (PyTorch advises against it: built-in ops' backward would then run in the autocast dtype).
 """
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, ContextManager, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,8 @@ from torch import Tensor, nn
 from .row_batch_norm import (RowNormState, row_norm_backward_, row_norm_forward_,
                              update_running_stats_)
 
-__all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'key_mask', 'sum_of_squares']
+__all__ = ['NormSpec', 'EmbeddingNormAttention', 'AttentionSSE', 'key_mask', 'no_autocast',
+           'sum_of_squares']
 
 
 def key_mask(valid: Tensor, heads: int = 1, channels: int = 1) -> Tensor:
@@ -57,12 +59,20 @@ def key_mask(valid: Tensor, heads: int = 1, channels: int = 1) -> Tensor:
     return keys | ~keys.any(-1, keepdim=True)
 
 
+def no_autocast(device_type: str) -> ContextManager:
+    """Autocast disabled on ``device_type`` (nothing to disable where autocast does not exist,
+    e.g. the meta device)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def _without_autocast(backward: Callable) -> Callable:
     """Run an autograd Function's backward with autocast disabled (as its forward ran)."""
     @functools.wraps(backward)
     def wrapper(ctx, *grads: Optional[Tensor]):
         device = next((g.device.type for g in grads if g is not None), 'cpu')
-        with torch.autocast(device, enabled=False):
+        with no_autocast(device):
             return backward(ctx, *grads)
     return wrapper
 

@@ -15,7 +15,8 @@ only full-size tensor kept for backward; the normalised features are recovered t
 ``x̂ = (y − β) / γ``. That recovery loses x̂ where γ is 0 and amplifies the rounding error of y by
 |β|/|γ| where γ is small, so the channels with ``|β| > 16·|γ|`` (or a γ near underflow) keep their
 x̂ in a separate (B, N, k) tensor instead (:func:`exact_channels`): no extra memory while every γ is
-sizeable (γ starts at 1, β at 0), exact gradients for every γ, 0 included.
+sizeable (γ starts at 1, β at 0), exact gradients for every γ, 0 included. (On CPU; elsewhere every
+channel keeps its x̂, see :func:`exact_channels`.)
 
 Shapes: ``x`` (B, N, C); ``valid`` (B, N, 1) float 0/1 or None (all valid); statistics (S, 1, C)
 with S = B (per sample) or 1 (batch), broadcasting over the rows.
@@ -87,9 +88,14 @@ def exact_channels(weight: Tensor, bias: Tensor) -> Optional[Tensor]:
     """The channels whose x̂ is kept instead of recovered as (y − β)/γ, or None if there are none.
 
     Those with γ = 0 (x̂ is lost), ``|β| > 16·|γ|`` (the recovery's error is amplified by |β|/|γ|),
-    or |γ| below √(smallest normal) of the dtype (γ·x̂ would lose precision to underflow). Costs
-    one host synchronisation (the count decides the buffer size).
+    or |γ| below √(smallest normal) of the dtype (γ·x̂ would lose precision to underflow). The
+    count decides the buffer size, so it is read on the host: free on CPU; on any other device
+    that read would synchronise the host with the device in every step, so there every channel
+    keeps its x̂ (a (B, N, C) buffer per embedding: the fused path's memory saving is given up
+    where ``impl='auto'`` takes the reference formulation anyway).
     """
+    if weight.device.type != 'cpu':
+        return torch.arange(weight.numel(), device=weight.device)
     magnitude = weight.detach().abs()
     recoverable = (magnitude * _MAX_BIAS_RATIO >= bias.detach().abs()) & (
         magnitude >= torch.finfo(weight.dtype).tiny ** 0.5)

@@ -17,14 +17,20 @@ so that, with channels last, one group is a contiguous ``(ph·pw) × (p·C)`` ma
 reference's ``b (h d) x y -> b h (x y) d`` layout of the patch-stacked tensor, with no transpose.
 The pixels that floor tiling drops follow in groups of their own: they count in the embeddings'
 BatchNorm statistics (as in the reference) but not in the loss.
+
+The row layout is computed on the host once per (map size, tiles, group size, device, dtype) and
+cached there (:func:`patch_rows`); it reaches a CUDA device through pinned memory asynchronously
+(:func:`to_device`), so no loss step copies from the host synchronously.
 """
+import functools
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ['TileGrid', 'PatchRows', 'tile_grid', 'patch_rows', 'gather_rows']
+__all__ = ['TileGrid', 'TermGrids', 'PatchRows', 'tile_grid', 'patch_rows', 'gather_rows',
+           'to_device']
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,35 @@ class TileGrid:
     def extent(self) -> Tuple[int, int]:
         """Height and width spanned by the tiles (less than the map: floor; more: cover)."""
         return self.grid[0] * self.tile[0], self.grid[1] * self.tile[1]
+
+
+@dataclass(frozen=True)
+class TermGrids:
+    """The tiles of each TaT term on one feature-map size: the host-side decisions that both code
+    paths (fused and reference formulation) and the visualiser share.
+
+    Attributes:
+        patch: the patch grid, or None without a patch term (``mode='anchor'``). ``mode='plain'``
+            is one patch covering the whole map.
+        patches_per_group: p, the patches stacked into one group (one attention map).
+        heads: the heads each group's p·C stacked channels are split into.
+        anchor: the anchor-window grid, or None without an anchor term.
+    """
+
+    patch: Optional[TileGrid]
+    patches_per_group: int
+    heads: int
+    anchor: Optional[TileGrid]
+
+
+def to_device(host: Tensor, device: Union[str, torch.device]) -> Tensor:
+    """``host`` on ``device`` without synchronising the host with it: through pinned memory and
+    an asynchronous copy on CUDA (the pinned buffer is kept until the copy is done by PyTorch's
+    host allocator); a plain ``.to`` elsewhere."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        return host.pin_memory().to(device, non_blocking=True)
+    return host.to(device)
 
 
 def tile_grid(map_size: Tuple[int, int], count: Optional[Tuple[int, int]] = None,
@@ -82,6 +117,7 @@ class PatchRows:
         valid: ``(num_groups·P·p,)`` bool, True for the rows of real pixels (not padding).
         scored: ``(num_groups·P·p,)`` bool, True for the rows of pixels inside a patch: the rows
             the loss is computed on (``valid`` without the border rows).
+        valid_weight, scored_weight: ``valid`` and ``scored`` as 0/1 in the loss's dtype.
         pixel_row: ``(H·W,)`` long, the row holding each pixel.
         num_groups, positions, patches_per_group: the layout ``(num_groups, P = ph·pw, p)``.
         num_scored: the number of scored rows.
@@ -92,6 +128,8 @@ class PatchRows:
     index: Tensor
     valid: Tensor
     scored: Tensor
+    valid_weight: Tensor
+    scored_weight: Tensor
     pixel_row: Tensor
     num_groups: int
     positions: int
@@ -103,8 +141,18 @@ class PatchRows:
 
 
 def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int,
-               device: Optional[torch.device] = None) -> PatchRows:
-    """Rows ``[group, y, x, j]`` of the patch-group layout (patch ``group·p + j``, raster order)."""
+               device: Optional[Union[str, torch.device]] = None,
+               dtype: torch.dtype = torch.float32) -> PatchRows:
+    """Rows ``[group, y, x, j]`` of the patch-group layout (patch ``group·p + j``, raster order),
+    on ``device``; cached per (map size, tiles, p, device, dtype): the returned tensors are shared
+    and must not be modified."""
+    return _patch_rows(tuple(map_size), grid, patches_per_group,
+                       torch.device('cpu' if device is None else device), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int,
+                device: torch.device, dtype: torch.dtype) -> PatchRows:
     height, width = map_size
     th, tw = grid.tile
     p = patches_per_group
@@ -133,8 +181,10 @@ def patch_rows(map_size: Tuple[int, int], grid: TileGrid, patches_per_group: int
     is_identity = index.numel() == height * width and bool(
         (index == torch.arange(height * width)).all())
     return PatchRows(
-        index=index.to(device), valid=valid.to(device), scored=scored.to(device),
-        pixel_row=pixel_row.to(device), num_groups=valid.numel() // group_rows,
+        index=to_device(index, device), valid=to_device(valid, device),
+        scored=to_device(scored, device), valid_weight=to_device(valid.to(dtype), device),
+        scored_weight=to_device(scored.to(dtype), device),
+        pixel_row=to_device(pixel_row, device), num_groups=valid.numel() // group_rows,
         positions=th * tw, patches_per_group=p, num_scored=num_scored,
         has_padding=not bool(valid.all()), has_border=border.numel() > 0,
         is_identity=is_identity)

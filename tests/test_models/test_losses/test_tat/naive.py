@@ -1,5 +1,11 @@
 """Naive float64 statements of TaT (METHODS.md section 1) and helpers shared by the TaT tests.
 
+An INDEPENDENT check, not the package's reference formulation: TaTLoss's readable formulation, the
+one ``impl='reference'`` runs and the benchmark and the visualiser use, is
+:mod:`kdseg.models.losses.tat.reference` (vectorised, on the loss's own modules). The statements
+here are written separately, from METHODS.md and TaTLoss's docstring, and share no code with the
+package, so that both code paths (fused and reference) are checked against them.
+
 Deliberately naive: loops over samples, BatchNorm by hand, patches sliced one by one, softmax by
 exp / sum. ``naive_tat_seg`` is the TaT-seg reference; ``naive_kdseg`` is TaTLoss's default
 (batch statistics, cover tiling, padding masks), stated from its docstring.
@@ -129,7 +135,7 @@ def twin(loss, dtype):
     """The same loss (configuration, parameters, buffers, train / eval) in another dtype."""
     names = ('student_channels', 'teacher_channels', 'mode', 'num_patches', 'patch_size',
              'num_groups', 'num_anchors', 'anchor_size', 'patch_weight', 'anchor_weight',
-             'loss_weight', 'reference', 'bn_stats', 'tiling', 'resize_student')
+             'loss_weight', 'reference', 'bn_stats', 'tiling', 'resize_student', 'impl')
     twin = TaTLoss(**{name: getattr(loss, name) for name in names}).to(dtype)
     twin.load_state_dict(loss.state_dict())
     return twin.train(loss.training)

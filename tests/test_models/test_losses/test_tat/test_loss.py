@@ -1,5 +1,8 @@
 """Tests of kdseg.models.losses.tat.loss.TaTLoss against METHODS.md section 1 (TaT), through the
-naive float64 formulations of :mod:`.naive`."""
+independent naive float64 formulations of :mod:`.naive`. The tests of the semantics run on both
+code paths (``impl='fused'`` and ``impl='reference'``, the package's reference formulation), so the
+reference formulation is itself checked against the independent statement; test_impl.py checks the
+two paths against each other."""
 import pytest
 import torch
 
@@ -8,19 +11,22 @@ from kdseg.models.losses.tat import TaTLoss
 from .naive import (all_grads, build, close, grads_of, make_inputs, naive_embed, naive_kdseg,
                     naive_one_to_all, naive_tat_seg, naive_tat_seg_eval, params_of)
 
+IMPLS = pytest.mark.parametrize('impl', ['fused', 'reference'])
+
 
 # --------------------------------------------------------------------------------------------
+@IMPLS
 @pytest.mark.parametrize('shape,patches,groups,anchors', [
     ((13, 11), (4, 3), 4, (3, 2)),  # floor tiling drops a row and two columns; 3 patches/group
     ((16, 16), (4, 4), 16, (4, 4)),  # divisible; one patch per group
     ((9, 12), (3, 2), 1, (2, 3)),  # a single group holding all patches
 ])
-def test_reference_mode_matches_naive_formulation(shape, patches, groups, anchors):
+def test_reference_mode_matches_naive_formulation(shape, patches, groups, anchors, impl):
     loss = build(num_patches=patches, num_groups=groups, num_anchors=anchors, reference=True,
-                 loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
+                 loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4, impl=impl)
     student, teacher = make_inputs(height=shape[0], width=shape[1])
     params = params_of(loss)
-    naive_loss = build(num_patches=patches, num_groups=groups, num_anchors=anchors,
+    naive_loss = build(impl=impl, num_patches=patches, num_groups=groups, num_anchors=anchors,
                        reference=True, loss_weight=0.7, patch_weight=1.3, anchor_weight=0.4)
     naive_loss.load_state_dict(loss.state_dict())
 
@@ -31,8 +37,9 @@ def test_reference_mode_matches_naive_formulation(shape, patches, groups, anchor
                          grads_of(expected, [student] + params_of(naive_loss))):
         close(got, want)
 
-def test_reference_running_stats_match_sequential_per_sample_updates():
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), reference=True)
+@IMPLS
+def test_reference_running_stats_match_sequential_per_sample_updates(impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), reference=True)
     for module in (loss.query, loss.key, loss.value):  # non-trivial starting point
         module[1].running_mean.uniform_(-1, 1)
         module[1].running_var.uniform_(0.5, 2)
@@ -52,8 +59,9 @@ def test_reference_running_stats_match_sequential_per_sample_updates():
         close(module.running_var, var.detach(), 1e-12)
         assert module.num_batches_tracked.item() == student.shape[0]
 
-def test_eval_mode_uses_running_stats():
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), reference=True)
+@IMPLS
+def test_eval_mode_uses_running_stats(impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), reference=True)
     student, teacher = make_inputs()
     loss(student, teacher)  # moves the running statistics
     loss.eval()
@@ -68,6 +76,7 @@ def test_eval_mode_uses_running_stats():
                          grads_of(expected, [student] + params_of(loss))):
         close(got, want)
 
+@IMPLS
 @pytest.mark.parametrize('kwargs,patch,anchor', [
     # 13×11 with 4×3 patches of 3×3: cover adds a partial row and column of patches (5×4 = 20
     # patches), groups of 3 straddle patch rows and the last group has an empty patch.
@@ -76,8 +85,8 @@ def test_eval_mode_uses_running_stats():
     (dict(mode='patch', num_patches=(2, 2)), ((6, 5), 1), None),
     (dict(mode='anchor', num_anchors=(2, 2)), None, (6, 5)),
 ])
-def test_default_mode_matches_naive_cover_semantics(kwargs, patch, anchor):
-    loss = build(loss_weight=0.9, patch_weight=1.2, anchor_weight=0.6, **kwargs)
+def test_default_mode_matches_naive_cover_semantics(kwargs, patch, anchor, impl):
+    loss = build(impl=impl, loss_weight=0.9, patch_weight=1.2, anchor_weight=0.6, **kwargs)
     student, teacher = make_inputs()
     value = loss(student, teacher)
     expected = naive_kdseg(student, teacher, loss, patch=patch, anchor=anchor)
@@ -94,10 +103,11 @@ def _padded_batch():
     valid[2, :, 10:] = False
     return valid
 
+@IMPLS
 @pytest.mark.parametrize('bn_stats,tiling', [('batch', 'cover'), ('sample', 'cover'),
                                              ('sample', 'floor')])
-def test_padded_positions_are_excluded(bn_stats, tiling):
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats,
+def test_padded_positions_are_excluded(bn_stats, tiling, impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats,
                  tiling=tiling)
     student, teacher = make_inputs()
     valid = _padded_batch()
@@ -116,9 +126,10 @@ def test_padded_positions_are_excluded(bn_stats, tiling):
         close(got, want)
     assert not (grads[0] * ~valid[:, None]).any()  # no gradient into the padding
 
+@IMPLS
 @pytest.mark.parametrize('bn_stats', ['batch', 'sample'])
-def test_sample_without_valid_positions_contributes_zero(bn_stats):
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats)
+def test_sample_without_valid_positions_contributes_zero(bn_stats, impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), bn_stats=bn_stats)
     student, teacher = make_inputs()
     valid = torch.ones(3, 13, 11, dtype=torch.bool)
     valid[1] = False
@@ -128,9 +139,10 @@ def test_sample_without_valid_positions_contributes_zero(bn_stats):
     grad, = grads_of(value, student)
     assert torch.isfinite(grad).all() and not grad[1].any()
 
-def test_data_samples_mark_the_padded_border():
+@IMPLS
+def test_data_samples_mark_the_padded_border(impl):
     BaseDataElement = pytest.importorskip('mmengine.structures').BaseDataElement
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
     student, teacher = make_inputs()
     # features at stride 8 of a 104×88 batch; images 104×88, 72×56 and 101×80 pixels
     samples = [BaseDataElement(metainfo=dict(img_shape=shape, batch_input_shape=(104, 88)))
@@ -142,16 +154,19 @@ def test_data_samples_mark_the_padded_border():
     with pytest.raises(ValueError, match='batch_input_shape'):
         loss(student, teacher, data_samples=[BaseDataElement(metainfo=dict(img_shape=(9, 9)))] * 3)
 
-def test_cover_equals_floor_when_tiles_divide_the_map():
+@IMPLS
+def test_cover_equals_floor_when_tiles_divide_the_map(impl):
     for bn_stats in ('batch', 'sample'):
         kwargs = dict(num_patches=(4, 3), num_groups=4, num_anchors=(2, 3), bn_stats=bn_stats)
-        cover, floor = build(tiling='cover', **kwargs), build(tiling='floor', **kwargs)
+        cover = build(tiling='cover', impl=impl, **kwargs)
+        floor = build(tiling='floor', impl=impl, **kwargs)
         floor.load_state_dict(cover.state_dict())
         student, teacher = make_inputs(height=12, width=9)
         a, b = cover(student, teacher), floor(student, teacher)
         assert torch.equal(a, b)
 
-def test_border_counts_with_cover_tiling_only():
+@IMPLS
+def test_border_counts_with_cover_tiling_only(impl):
     """Changing only the pixels that floor tiling drops changes the default (cover) loss and not
     the reference (floor) loss. In eval mode, since training-mode BatchNorm statistics include the
     border in both (as in the reference)."""
@@ -161,12 +176,14 @@ def test_border_counts_with_cover_tiling_only():
     student2 = student.detach() + 5 * torch.randn_like(student) * border
     teacher2 = teacher + 5 * torch.randn_like(teacher) * border
     kwargs = dict(num_patches=(4, 3), num_groups=4, num_anchors=(4, 3))
-    cover, floor = build(**kwargs).eval(), build(reference=True, **kwargs).eval()
+    cover = build(impl=impl, **kwargs).eval()
+    floor = build(reference=True, impl=impl, **kwargs).eval()
     assert torch.equal(floor(student, teacher), floor(student2, teacher2))
     assert not torch.allclose(cover(student, teacher), cover(student2, teacher2))
 
-def test_plain_matches_naive_one_to_all_with_heads():
-    loss = build(mode='plain', num_groups=2, bn_stats='sample')
+@IMPLS
+def test_plain_matches_naive_one_to_all_with_heads(impl):
+    loss = build(impl=impl, mode='plain', num_groups=2, bn_stats='sample')
     student, teacher = make_inputs(height=7, width=6)
     value = loss(student, teacher)
     expected = 0
@@ -179,10 +196,11 @@ def test_plain_matches_naive_one_to_all_with_heads():
                          grads_of(expected, [student] + params_of(loss))):
         close(got, want)
 
+@IMPLS
 @pytest.mark.parametrize('bn_stats', ['batch', 'sample'])
-def test_plain_equals_hierarchical_with_one_patch_one_group_no_anchors(bn_stats):
-    plain = build(mode='plain', bn_stats=bn_stats)
-    hier = build(num_patches=(1, 1), num_groups=1, num_anchors=(2, 2), anchor_weight=0.0,
+def test_plain_equals_hierarchical_with_one_patch_one_group_no_anchors(bn_stats, impl):
+    plain = build(impl=impl, mode='plain', bn_stats=bn_stats)
+    hier = build(impl=impl, num_patches=(1, 1), num_groups=1, num_anchors=(2, 2), anchor_weight=0.0,
                  bn_stats=bn_stats)
     hier.load_state_dict(plain.state_dict())
     student, teacher = make_inputs(height=7, width=6)
@@ -192,6 +210,7 @@ def test_plain_equals_hierarchical_with_one_patch_one_group_no_anchors(bn_stats)
                          grads_of(b, [student] + params_of(hier))):
         close(got, want, 1e-10)
 
+@IMPLS
 @pytest.mark.parametrize('shape,kwargs,patch,anchor', [
     ((1, 1), dict(num_patches=(4, 4), num_anchors=(2, 2)), ((1, 1), 1), (1, 1)),
     ((6, 5), dict(num_patches=(1, 1), num_anchors=(1, 1)), ((6, 5), 1), (6, 5)),  # tile == map
@@ -199,27 +218,29 @@ def test_plain_equals_hierarchical_with_one_patch_one_group_no_anchors(bn_stats)
     ((6, 5), dict(patch_size=(8, 8), anchor_size=(9, 9)), ((8, 8), 1), (9, 9)),  # tile > map
     ((6, 5), dict(num_patches=(6, 5), num_groups=6, num_anchors=(6, 5)), ((1, 1), 5), (1, 1)),
 ])
-def test_degenerate_sizes(shape, kwargs, patch, anchor):
-    loss = build(**kwargs)
+def test_degenerate_sizes(shape, kwargs, patch, anchor, impl):
+    loss = build(impl=impl, **kwargs)
     student, teacher = make_inputs(batch=2, height=shape[0], width=shape[1])
     value = loss(student, teacher)
     assert torch.isfinite(value)
     close(value, naive_kdseg(student, teacher, loss, patch=patch, anchor=anchor))
 
-def test_degenerate_sizes_in_reference_mode():
-    loss = build(num_patches=(4, 4), num_anchors=(2, 2), reference=True)
+@IMPLS
+def test_degenerate_sizes_in_reference_mode(impl):
+    loss = build(impl=impl, num_patches=(4, 4), num_anchors=(2, 2), reference=True)
     student, teacher = make_inputs(batch=2, height=1, width=1)
     with pytest.raises(ValueError, match='single value per channel'):
         loss(student, teacher)
     with pytest.raises(ValueError, match=r'num_patches=\(4, 4\) does not fit'):
         loss(*make_inputs(batch=2, height=3, width=9))
-    loss = build(num_patches=(1, 1), num_anchors=(1, 1), reference=True)  # tiles == map
+    loss = build(impl=impl, num_patches=(1, 1), num_anchors=(1, 1), reference=True)  # tiles == map
     student, teacher = make_inputs(height=5, width=4)
     expected, _ = naive_tat_seg(student, teacher, loss, 1, 1, 1, 1, 1)
     close(loss(student, teacher), expected)
 
-def test_gradient_flow():
-    loss = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
+@IMPLS
+def test_gradient_flow(impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
     student, teacher = make_inputs()
     teacher.requires_grad_()
     loss(student, teacher).backward()
@@ -228,9 +249,10 @@ def test_gradient_flow():
     for name, p in loss.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0 or name == 'key.1.bias', name
 
-def test_float32_agrees_with_float64():
-    loss64 = build(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
-    loss32 = TaTLoss(6, 8, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
+@IMPLS
+def test_float32_agrees_with_float64(impl):
+    loss64 = build(impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
+    loss32 = TaTLoss(6, 8, impl=impl, num_patches=(4, 3), num_groups=4, num_anchors=(3, 2))
     loss32.load_state_dict(loss64.state_dict())
     student, teacher = make_inputs()
     s32 = student.detach().float().requires_grad_()
@@ -238,10 +260,11 @@ def test_float32_agrees_with_float64():
     close(v32.double(), v64, 1e-5, 0)
     close(grads_of(v32, s32)[0].double(), grads_of(v64, student)[0], 1e-4, 0)
 
-def test_batch_mode_running_stats_match_batchnorm():
-    loss = build(num_patches=(4, 3), num_anchors=(3, 2))
+@IMPLS
+def test_batch_mode_running_stats_match_batchnorm(impl):
+    loss = build(impl=impl, num_patches=(4, 3), num_anchors=(3, 2))
     student, teacher = make_inputs()
-    reference = build(num_patches=(4, 3), num_anchors=(3, 2))
+    reference = build(impl=impl, num_patches=(4, 3), num_anchors=(3, 2))
     reference.load_state_dict(loss.state_dict())
     loss(student, teacher)
     reference.query(student)
@@ -252,8 +275,9 @@ def test_batch_mode_running_stats_match_batchnorm():
             close(getattr(getattr(loss, name)[1], buffer).double(),
                   getattr(getattr(reference, name)[1], buffer).double(), 1e-12)
 
-def test_resize_student():
-    loss = build(num_patches=(2, 2), num_anchors=(2, 2), resize_student=True)
+@IMPLS
+def test_resize_student(impl):
+    loss = build(impl=impl, num_patches=(2, 2), num_anchors=(2, 2), resize_student=True)
     student, teacher = make_inputs(height=13, width=11)
     small = torch.nn.functional.interpolate(student.detach(), size=(7, 6), mode='bilinear',
                                             align_corners=False)
@@ -286,8 +310,9 @@ def test_configuration_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TaTLoss(6, 8, **kwargs)
 
-def test_input_errors():
-    loss = build(num_patches=(2, 2), num_anchors=(2, 2))
+@IMPLS
+def test_input_errors(impl):
+    loss = build(impl=impl, num_patches=(2, 2), num_anchors=(2, 2))
     student, teacher = make_inputs()
     with pytest.raises(ValueError, match='student_channels=6, but the student feature has 5'):
         loss(student[:, :5], teacher)
@@ -301,13 +326,15 @@ def test_input_errors():
 # --------------------------------------------------------------------------------------------
 # reference=True when floor tiling yields more patches than n×m (METHODS.md 1.2, edge case):
 # the reference stacks every patch and splits the stacked channels into G heads regardless.
+@IMPLS
 @pytest.mark.parametrize('shape,channels,patches,groups', [
     ((9, 10), 8, (4, 4), 8),  # 4×5 = 20 patches of 2×2; heads of 20 channels = 2.5 patches
     ((9, 10), 8, (4, 4), 4),  # heads of 5 whole patches (not n·m/G = 4)
     ((65, 66), 16, (32, 32), 512),  # METHODS.md's example: 32×33 patches, 2.06 per head
 ])
-def test_reference_mode_reproduces_heads_across_extra_patches(shape, channels, patches, groups):
-    loss = build(teacher_channels=channels, num_patches=patches, num_groups=groups,
+def test_reference_mode_reproduces_heads_across_extra_patches(shape, channels, patches, groups,
+                                                               impl):
+    loss = build(impl=impl, teacher_channels=channels, num_patches=patches, num_groups=groups,
                  num_anchors=(2, 3), reference=True)
     student, teacher = make_inputs(batch=2, ct=channels, height=shape[0], width=shape[1])
     value = loss(student, teacher)
@@ -316,13 +343,14 @@ def test_reference_mode_reproduces_heads_across_extra_patches(shape, channels, p
     for got, want in zip(all_grads(value, student, loss), all_grads(expected, student, loss)):
         close(got, want)
 
+@IMPLS
 @pytest.mark.parametrize('shape,channels,patches,groups,stacked', [
     ((66, 66), 8, (32, 32), 1024, '33×33 = 1089 patches × 8 channels = 8712'),
     ((9, 10), 6, (4, 4), 16, '4×5 = 20 patches × 6 channels = 120'),
 ])
 def test_reference_mode_rejects_what_the_reference_cannot_split(shape, channels, patches, groups,
-                                                                stacked):
-    loss = build(teacher_channels=channels, num_patches=patches, num_groups=groups,
+                                                                stacked, impl):
+    loss = build(impl=impl, teacher_channels=channels, num_patches=patches, num_groups=groups,
                  num_anchors=(2, 2), reference=True)
     student, teacher = make_inputs(batch=2, ct=channels, height=shape[0], width=shape[1])
     with pytest.raises(ValueError, match=rf'num_groups={groups}.*{stacked}'):
@@ -331,18 +359,19 @@ def test_reference_mode_rejects_what_the_reference_cannot_split(shape, channels,
         naive_tat_seg(student, teacher, loss, *patches, groups, 2, 2)
 
 # --------------------------------------------------------------------------------------------
+@IMPLS
 @pytest.mark.parametrize('kwargs', [
     dict(num_patches=(4, 3), num_groups=4, num_anchors=(3, 2), reference=True),
     dict(patch_size=(3, 3), anchor_size=(4, 5)),
     dict(mode='plain', num_groups=2),
 ])
-def test_autocast_computes_in_float32(kwargs):
+def test_autocast_computes_in_float32(kwargs, impl):
     """Under CPU bfloat16 autocast the loss equals the float32 loss: its attention logits are
     unscaled sums over p·C channels, which bfloat16 cannot resolve, so it runs in float32, and the
     denormal cut-off stays at float32's eps². BatchNorm weights of 1 to 3 make the attention
     peaked enough that a cut-off at bfloat16's eps² (6e-5) would change these losses by 4e-6 to
     6e-5 (relative), beyond the tolerance."""
-    loss = build(torch.float32, **kwargs)
+    loss = build(torch.float32, impl=impl, **kwargs)
     for module in (loss.query, loss.key):
         module[1].weight.data *= 2
     student, teacher = make_inputs(dtype=torch.float32)
@@ -369,10 +398,11 @@ def test_autocast_computes_in_float32(kwargs):
     close(got.float(), grads_of(expected, s32)[0].bfloat16().float(), 1e-2, 0)
 
 
-def test_reference_heads_across_extra_patches_exclude_padding():
+@IMPLS
+def test_reference_heads_across_extra_patches_exclude_padding(impl):
     """Heads that straddle patches (9×10, 4×4 patches of 2×2 → 4×5 patches, G = 8) with a padded
     batch: the padded area changes nothing and gets no gradient."""
-    loss = build(num_patches=(4, 4), num_groups=8, num_anchors=(2, 3), reference=True)
+    loss = build(num_patches=(4, 4), num_groups=8, num_anchors=(2, 3), reference=True, impl=impl)
     student, teacher = make_inputs(height=9, width=10)
     valid = torch.ones(3, 9, 10, dtype=torch.bool)
     valid[1, 5:] = False
