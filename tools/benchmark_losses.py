@@ -1,31 +1,34 @@
 """Benchmark kdseg's losses against straightforward formulations of the same maths.
 
-TaT cases (METHODS.md 1.4 / 1.5), against the reference's per-sample code path:
+TaT cases (METHODS.md 1.4 / 1.5): TaTLoss(impl='fused') (the kdseg row) against the package's
+reference formulation (the naive row: kdseg.models.losses.tat.reference, plain torch and autograd,
+the path impl='reference' runs, and impl='auto' off the CPU), the same module and parameters:
   a  TaT-seg VOC setting: 2×256×129×129 student and teacher, 16×16 patches, 64 groups, 32×32
      anchors, reference mode.
   b  PSPNet R18 → R101 C5 at 512×1024: student 2×512×64×128 → teacher 2×2048×64×128, the geometry
      of configs/tat/tat_c5_*: 8×16 patches (8×8 pixels) in 32 groups of 4, 16×32 anchors (4×4
-     pixels); reference mode, so that the naive formulation is the reference's. Also the floor:
-     the three 1×1 embedding matmuls alone, forward + backward.
+     pixels); reference mode (TaT-seg's semantics). Also the floor: the three 1×1 embedding
+     matmuls alone, forward + backward.
   c  FPN P2-P6 of a 2×3×800×1216 batch (strides 4-64), 256 channels, the settings of
      configs/_base_/distill/tat_fpn_p2-p6.py: default mode (hierarchical, batch statistics, cover
      tiling), patch_size 8×8 at every level, anchor windows of 32 image pixels (anchor_size 8, 4,
      2, 1, 1); the second image is 800×1067, so its padded border is masked.
   d  mode='plain' (one-to-all over the whole map, one head), the channels of case b on half its
-     map: 2×512×32×64 → 2×2048×32×64 (N = 2048 positions), reference mode (per-sample BatchNorm);
-     the naive formulation is the straightforward one (Conv2d + BatchNorm2d per sample, einsum
-     attention, mse_loss).
+     map: 2×512×32×64 → 2×2048×32×64 (N = 2048 positions), reference mode (per-sample
+     BatchNorm).
   e  as d at case b's full map, 2×512×64×128 → 2×2048×64×128 (N = 8192): about a minute per
      step on 2 cores, so not in the default set.
 CWT and KR cases (METHODS.md 2 / 3):
   cwt  PSPNet C5: ChannelMLPConnector (hidden = C_t) + mmrazor's L2Loss(normalize=False), student
        2×512×64×128 → teacher 2×2048×64×128, against the plain formulation (conv, ReLU, conv,
        ((out − T)²).sum() / B); floor: the two 1×1 conv matmuls, forward + backward.
-  review  ReviewKDLoss on FPN P2-P6 of a 2×3×800×1216 batch (256 channels, mid 256, strides
-       4-64), against the authors' formulation (conv + BatchNorm, interpolate, concatenation, gate
-       conv + sigmoid, ``F.mse_loss`` and ``F.adaptive_avg_pool2d`` per pooled size); floor: the
-       1×1, gate and 3×3 conv matmuls of every level, forward + backward. The note also gives the
-       float32 loss against the same loss in float64.
+  review  ReviewKDLoss(impl='fused') on FPN P2-P6 of a 2×3×800×1216 batch (256 channels, mid
+       256, strides 4-64), against the authors' formulation (conv + BatchNorm, interpolate,
+       concatenation, gate conv + sigmoid, ``F.mse_loss`` and ``F.adaptive_avg_pool2d`` per pooled
+       size: the package's reference formulation, kdseg.models.losses.review.reference, the path
+       impl='reference' runs, and impl='auto' off the CPU); floor: the 1×1, gate and 3×3 conv
+       matmuls of every level, forward + backward. The note also gives the float32 loss against
+       the same loss in float64.
 Self-teacher case (METHODS.md 4):
   selfteacher  FRSKD's BiFPNSelfTeacher (in_channels 64, 128, 256, 512, width 2, depth 2) on
        the stages of a PSPNet R18-D8 for a 2×3×512×1024 crop: 2×64×128×256 (stride 4) and
@@ -60,7 +63,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -72,113 +75,22 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdseg.models.connectors import ChannelMLPConnector  # noqa: E402
 from kdseg.models.losses.review import ReviewKDLoss  # noqa: E402
+from kdseg.models.losses.review.reference import review_kd as naive_review  # noqa: E402
 from kdseg.models.losses.tat import TaTLoss  # noqa: E402
-from kdseg.models.losses.tat.tiling import tile_grid  # noqa: E402
 from kdseg.models.self_teachers import BiFPNSelfTeacher  # noqa: E402
 
 Step = Callable[[], Tensor]
 
 
 # --------------------------------------------------------------------------------------------
-# The naive formulation: the TaT-seg reference's code path (one sample at a time, embeddings as
-# Conv2d + BatchNorm2d modules, patches by unfold, attention by einsum on rearranged stacks),
-# extended with kdseg's cover tiling and padding masks for case c.
-def _naive_embed(loss: TaTLoss, student: Tensor, teacher: Tensor, valid: Optional[Tensor]
-                 ) -> List[Tuple[Tensor, Tensor, Tensor]]:
-    """Per-sample (q, k, v), embedded as the reference does (per-sample or batch statistics)."""
-    modules = ((loss.query, student), (loss.key, teacher), (loss.value, student))
-    if loss.bn_stats == 'sample':
-        return [tuple(m(x[b:b + 1])[0] for m, x in modules) for b in range(student.shape[0])]
-    outs = []
-    w = torch.ones_like(teacher[:, :1]) if valid is None else valid[:, None].to(teacher.dtype)
-    for module, x in modules:  # batch statistics over the valid pixels
-        z = module[0](x)
-        mean = (z * w).sum((0, 2, 3), keepdim=True) / w.sum()
-        var = ((z - mean) ** 2 * w).sum((0, 2, 3), keepdim=True) / w.sum()
-        bn = module[1]
-        outs.append(((z - mean) / torch.sqrt(var + bn.eps) * bn.weight[:, None, None]
-                     + bn.bias[:, None, None]) * w)
-    return list(zip(*outs))
-
-
-def _fit(x: Tensor, extent: Tuple[int, int]) -> Tensor:
-    """Crop (a view) or zero-pad the last two dims of x to ``extent``."""
-    x = x[..., :extent[0], :extent[1]]
-    pad = (0, extent[1] - x.shape[-1], 0, extent[0] - x.shape[-2])
-    return F.pad(x, pad) if any(pad) else x
-
-
-def _one_to_all(q: Tensor, k: Tensor, v: Tensor, t: Tensor, heads: int,
-                pixel_valid: Optional[Tensor]) -> Tensor:
-    """The reference's ``sub_loss``: (G·d, h, w) stacks → MSE of softmax(QKᵀ)V against t."""
-    channels, h, w = q.shape
-
-    def heads_first(x: Tensor) -> Tensor:  # 'b (h d) x y -> b h (x y) d'
-        return x.reshape(heads, channels // heads, h * w).transpose(1, 2)
-
-    sim = torch.einsum('hid,hjd->hij', heads_first(q), heads_first(k))
-    if pixel_valid is not None:  # (heads, d-blocks of patches, h·w): a key needs one valid patch
-        keys = pixel_valid.any(1)
-        keys = keys | ~keys.any(-1, keepdim=True)
-        sim = sim.masked_fill(~keys[:, None, :], float('-inf'))
-    out = torch.einsum('hij,hjd->hid', sim.softmax(-1), heads_first(v))
-    out = out.transpose(1, 2).reshape(channels, h, w)
-    if pixel_valid is None:
-        return F.mse_loss(out, t)
-    patches = pixel_valid.shape[1]  # channel = (head, patch, c): broadcast each pixel over c
-    mask = pixel_valid[:, :, None].expand(-1, -1, channels // heads // patches, -1)
-    mask = mask.reshape_as(out)
-    return ((out - t) ** 2 * mask).sum() / mask.sum()
-
-
-def naive_tat(loss: TaTLoss, student: Tensor, teacher: Tensor,
-              valid: Optional[Tensor] = None) -> Tensor:
-    """The same loss as ``loss(student, teacher, valid_mask=valid)`` (hierarchical mode), one
-    sample at a time."""
-    teacher = teacher.detach()
-    height, width = teacher.shape[-2:]
-    cover = loss.tiling == 'cover'
-    patches = tile_grid((height, width), loss.num_patches, loss.patch_size, cover)
-    anchors = tile_grid((height, width), loss.num_anchors, loss.anchor_size, cover)
-    p = loss.patches_per_group
-    groups = -(-patches.num_tiles // p)
-    total = 0
-    for b, (q, k, v) in enumerate(_naive_embed(loss, student, teacher, valid)):
-        vmap = (torch.ones(1, height, width) if valid is None else valid[b:b + 1]).to(q.dtype)
-        stacks = []
-        for x in (q, k, v, teacher[b], vmap):  # grid_tensor_seq + the stacking permute
-            x = _fit(x, patches.extent).unfold(1, patches.tile[0], patches.tile[0])
-            x = x.unfold(2, patches.tile[1], patches.tile[1]).reshape(x.shape[0], -1,
-                                                                      *patches.tile)
-            if groups * p > patches.num_tiles:  # empty patches complete the last group
-                x = F.pad(x, (0, 0, 0, 0, 0, groups * p - patches.num_tiles))
-            stacks.append(x.transpose(0, 1).reshape(-1, *patches.tile))
-        padded = cover and patches.extent != (height, width) or groups * p != patches.num_tiles
-        pixel_valid = stacks[4].view(groups, p, -1) > 0 if valid is not None or padded else None
-        patch = _one_to_all(*stacks[:4], groups, pixel_valid)
-        if valid is None and not (cover and anchors.extent != (height, width)):
-            pooled = [F.avg_pool2d(x, anchors.tile) for x in (q, k, v, teacher[b])]
-            anchor_valid = None
-        else:  # average the valid pixels of each window
-            weight = F.avg_pool2d(_fit(vmap, anchors.extent), anchors.tile)
-            pooled = [F.avg_pool2d(_fit(x * vmap, anchors.extent), anchors.tile)
-                      / weight.clamp(min=1 / math.prod(anchors.tile))
-                      for x in (q, k, v, teacher[b])]
-            anchor_valid = (weight > 0).view(1, 1, -1)
-        anchor = _one_to_all(*pooled, 1, anchor_valid)
-        total = total + loss.patch_weight * patch + loss.anchor_weight * anchor
-    return loss.loss_weight * total / student.shape[0]
-
-
-def naive_plain(loss: TaTLoss, student: Tensor, teacher: Tensor) -> Tensor:
-    """``loss(student, teacher)`` in mode 'plain' (reference mode: per-sample statistics), one
-    sample at a time: one-to-all attention over the whole map."""
-    teacher = teacher.detach()
-    heads = loss.num_groups or 1
-    total = 0
-    for b, (q, k, v) in enumerate(_naive_embed(loss, student, teacher, None)):
-        total = total + _one_to_all(q, k, v, teacher[b], heads, None)
-    return loss.loss_weight * total / student.shape[0]
+def tat_reference(loss: TaTLoss, *args, **kwargs) -> Tensor:
+    """``loss(*args, **kwargs)`` by the package's reference formulation (``impl='reference'``):
+    the same module, parameters and BatchNorm buffers as the fused row."""
+    fused, loss.impl = loss.impl, 'reference'
+    try:
+        return loss(*args, **kwargs)
+    finally:
+        loss.impl = fused
 
 
 def naive_cwt(connector: ChannelMLPConnector, student: Tensor, teacher: Tensor) -> Tensor:
@@ -187,37 +99,6 @@ def naive_cwt(connector: ChannelMLPConnector, student: Tensor, teacher: Tensor) 
     hidden = F.relu(F.conv2d(student, connector.w1.weight, connector.w1.bias))
     out = F.conv2d(hidden, connector.w2.weight, connector.w2.bias)
     return ((out - teacher) ** 2).sum() / student.shape[0]
-
-
-def naive_review(loss: ReviewKDLoss, student: Sequence[Tensor], teacher: Sequence[Tensor]
-                 ) -> Tensor:
-    """Knowledge review as the authors' ABF and ``hcl`` compute it, with ``loss``'s parameters."""
-    outs, fused = [], None
-    for i in reversed(range(len(student))):
-        abf = loss.abfs[i]
-
-        def bn(x: Tensor, module) -> Tensor:
-            return F.batch_norm(x, module.running_mean, module.running_var, module.weight,
-                                module.bias, True, module.momentum, module.eps)
-
-        x = bn(F.conv2d(student[i], abf.conv1.weight), abf.bn1)
-        if fused is not None:
-            y = F.interpolate(fused, size=x.shape[-2:], mode='nearest')
-            gate = torch.sigmoid(F.conv2d(torch.cat([x, y], 1), abf.gate.weight, abf.gate.bias))
-            x = x * gate[:, :1] + y * gate[:, 1:]
-        fused = x
-        outs.insert(0, bn(F.conv2d(x, abf.conv2.weight, padding=1), abf.bn2))
-    total = 0
-    for out, t in zip(outs, teacher):
-        level, weight, norm = F.mse_loss(out, t), 1.0, 1.0
-        for k in (4, 2, 1):
-            if k < out.shape[2]:
-                weight /= 2
-                level = level + weight * F.mse_loss(F.adaptive_avg_pool2d(out, k),
-                                                    F.adaptive_avg_pool2d(t, k))
-                norm += weight
-        total = total + level / norm
-    return loss.loss_weight * total
 
 
 def conv_floor(convs: Sequence[Tuple[Tensor, Tensor, int]]) -> Step:
@@ -319,7 +200,8 @@ def build_case(case: str):
         else:
             (cs, ct, h, w), cfg = (512, 2048, 64, 128), dict(
                 num_patches=(8, 16), num_groups=32, num_anchors=(16, 32))
-        loss = TaTLoss(cs, ct, reference=True, loss_weight=0.1, anchor_weight=0.4, **cfg)
+        loss = TaTLoss(cs, ct, reference=True, loss_weight=0.1, anchor_weight=0.4, impl='fused',
+                       **cfg)
         student = torch.randn(2, cs, h, w, requires_grad=True)
         teacher = torch.randn(2, ct, h, w)
         params = [student, *loss.parameters()]
@@ -337,15 +219,16 @@ def build_case(case: str):
 
             extra['embedding matmuls (floor)'] = floor
         return (loss, fwd_bwd(lambda: loss(student, teacher)),
-                fwd_bwd(lambda: naive_tat(loss, student, teacher)), params, extra, '')
+                fwd_bwd(lambda: tat_reference(loss, student, teacher)), params, extra, '')
 
     if case in ('d', 'e'):
         cs, ct, h, w = 512, 2048, *((32, 64) if case == 'd' else (64, 128))
-        loss = TaTLoss(cs, ct, mode='plain', reference=True)
+        loss = TaTLoss(cs, ct, mode='plain', reference=True, impl='fused')
         student = torch.randn(2, cs, h, w, requires_grad=True)
         teacher = torch.randn(2, ct, h, w)
         return (loss, fwd_bwd(lambda: loss(student, teacher)),
-                fwd_bwd(lambda: naive_plain(loss, student, teacher)), [student, *loss.parameters()],
+                fwd_bwd(lambda: tat_reference(loss, student, teacher)),
+                [student, *loss.parameters()],
                 {}, '')
 
     if case == 'cwt':
@@ -364,7 +247,7 @@ def build_case(case: str):
 
     if case == 'review':
         shapes = [(math.ceil(800 / s), math.ceil(1216 / s)) for s in (4, 8, 16, 32, 64)]
-        loss = ReviewKDLoss([256] * 5, [256] * 5, mid_channels=256)
+        loss = ReviewKDLoss([256] * 5, [256] * 5, mid_channels=256, impl='fused')
         student = [torch.randn(2, 256, *s, requires_grad=True) for s in shapes]
         teacher = [torch.randn(2, 256, *s) for s in shapes]
         convs = []  # per level: the 1×1 conv of the student feature, the 3×3 and the gate conv
@@ -409,14 +292,15 @@ def build_case(case: str):
     for stride in (4, 8, 16, 32, 64):
         h, w = math.ceil(batch_shape[0] / stride), math.ceil(batch_shape[1] / stride)
         loss = TaTLoss(256, 256, patch_size=(8, 8), anchor_size=(max(1, 32 // stride),) * 2,
-                       anchor_weight=0.4, loss_weight=0.2)
+                       anchor_weight=0.4, loss_weight=0.2, impl='fused')
         valid = torch.ones(2, h, w, dtype=torch.bool)
         valid[1, :, math.ceil(image_w / stride):] = False
         levels.append((loss, torch.randn(2, 256, h, w, requires_grad=True),
                        torch.randn(2, 256, h, w), valid))
     params = [t for loss, s, _, _ in levels for t in (s, *loss.parameters())]
     return (levels, fwd_bwd(lambda: sum(l(s, t, valid_mask=m) for l, s, t, m in levels)),
-            fwd_bwd(lambda: sum(naive_tat(l, s, t, m) for l, s, t, m in levels)), params, {}, '')
+            fwd_bwd(lambda: sum(tat_reference(l, s, t, valid_mask=m) for l, s, t, m in levels)),
+            params, {}, '')
 
 
 def run_case(case: str, reps: int) -> List[Tuple[str, float, float, str]]:
