@@ -28,7 +28,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='resume from CKPT, or from the latest checkpoint in work_dir '
                         'when no path is given')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (needs a GPU)')
+                        help='mixed precision: float16 with a dynamic loss scale on CUDA, '
+                        'bfloat16 on the CPU')
     parser.add_argument('--iters', type=int,
                         help='train N iterations: sets max_iters, the validation and checkpoint '
                         'intervals and the LR schedule (warm-up included) together')

@@ -9,10 +9,12 @@ mmrazor distillers.
 * :mod:`.distillers` - ``KDSingleTeacherDistill``/``KDFpnTeacherDistill`` (strict
   ``teacher_ckpt``, a teacher on its own random stream) and ``KDConfigurableDistiller`` (errors
   naming the config key): subclasses of mmrazor's, registered under their own names.
+* :mod:`.optim` - ``AutocastOptimWrapper``: bfloat16 autocast without a loss scaler, the CPU
+  side of ``--amp``.
 * :mod:`.teacher_rng` - a module's forward that leaves the caller's random stream as it was.
 * :mod:`.finite` - which tensors of a model or a checkpoint are not finite.
 """
-from . import distillers, teacher_rng
+from . import distillers, optim, teacher_rng
 from .distillers import KDConfigurableDistiller, KDFpnTeacherDistill, KDSingleTeacherDistill
 from .hooks import (ConfigCheckHook, NaNGuardHook, NonFiniteTrainingError, RNGStateHook,
                     StudentInitHook)
@@ -22,5 +24,5 @@ __all__ = [
     'CheckpointMismatchError', 'ConfigCheckHook', 'KDConfigurableDistiller',
     'KDFpnTeacherDistill', 'KDSingleTeacherDistill', 'NaNGuardHook', 'NonFiniteCheckpointError',
     'NonFiniteTrainingError', 'RNGStateHook', 'StudentInitHook', 'distillers', 'load_weights',
-    'teacher_rng'
+    'optim', 'teacher_rng'
 ]

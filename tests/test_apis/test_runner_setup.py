@@ -37,9 +37,12 @@ def test_load_config_errors_name_the_problem(tmp_path, config_file):
 
 
 def test_amp_switches_the_optimizer_wrapper(config_file):
-    cfg = enable_amp(load_config(config_file))
+    cfg = enable_amp(load_config(config_file), cuda=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    cfg = enable_amp(load_config(config_file), cuda=False)  # CPU: bfloat16, no loss scaler
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
 
 
 def test_resume_auto_and_explicit(tmp_path, config_file):

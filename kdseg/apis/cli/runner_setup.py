@@ -79,15 +79,23 @@ def set_student_init(cfg: Config, checkpoint: str) -> Config:
     return cfg
 
 
-def enable_amp(cfg: Config) -> Config:
-    """``--amp``: wrap the optimizer in mmengine's ``AmpOptimWrapper`` with dynamic loss scale.
-
-    mmengine's AmpOptimWrapper needs a CUDA/NPU/MLU/MUSA device; on CPU the runner refuses it.
+def enable_amp(cfg: Config, cuda: Optional[bool] = None) -> Config:
+    """``--amp``: mixed precision. With CUDA, mmengine's ``AmpOptimWrapper`` (float16, dynamic
+    loss scale); without, kdseg's ``AutocastOptimWrapper`` (bfloat16 on the CPU, no loss scaler:
+    mmengine's wrapper asserts a GPU). ``cuda`` defaults to ``torch.cuda.is_available()``.
     """
+    import torch
     if 'optim_wrapper' not in cfg:
         raise KeyError('--amp needs an `optim_wrapper` in the config')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    if cuda:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    else:
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.dtype = 'bfloat16'
+        cfg.optim_wrapper.pop('loss_scale', None)
     return cfg
 
 
