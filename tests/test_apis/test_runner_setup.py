@@ -43,6 +43,11 @@ def test_amp_switches_the_optimizer_wrapper(config_file):
     cfg = enable_amp(load_config(config_file), cuda=False)  # CPU: bfloat16, no loss scaler
     assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
     assert cfg.optim_wrapper.dtype == 'bfloat16' and 'loss_scale' not in cfg.optim_wrapper
+    detector = load_config(config_file)
+    detector.default_scope = 'mmdet'
+    with pytest.raises(ValueError, match='nms and RoIAlign'):
+        enable_amp(detector, cuda=False)
+    assert enable_amp(detector, cuda=True).optim_wrapper.type == 'AmpOptimWrapper'
 
 
 def test_resume_auto_and_explicit(tmp_path, config_file):
