@@ -1,4 +1,17 @@
-"""Training-step time of configs side by side, as a ratio to a baseline (the student alone).
+"""Training-step time of configs side by side.
+
+Whole step, in-process, per method (``--device``)::
+
+    python tools/benchmark_step_time.py --device cpu|cuda [--scale demo|real] [--batch 2]
+        [--steps 5] [CONFIG ...]
+
+For every declared method's PSPNet and Faster R-CNN configs (``--scale real``: the real-scale
+configs at 512×1024 and 800×1333; ``demo``: their CPU-sized twins at 64×128 and 192×256), or the
+CONFIGs given: the distillation step, the student-alone step and the teacher's forward on one
+synthetic batch with random weights, and the ratio distillation ÷ (student + teacher forward)
+(:mod:`kdseg.apis.benchmarking.train_step`). Prints a table with the host.
+
+Through the tools, as a ratio to a baseline (the student alone)::
 
     python tools/benchmark_step_time.py BASELINE CONFIG [CONFIG ...] [--iters 100] [--rounds 2]
         [--work-dir work_dirs/step_time] [--cfg-options key=value ...]
@@ -33,14 +46,23 @@ from benchmark_losses import host, load  # noqa: E402  (the loss benchmark's hea
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('baseline', help='the config the others are compared with')
-    parser.add_argument('configs', nargs='+', help='configs to time against the baseline')
+    parser.add_argument('configs', nargs='*', help='BASELINE CONFIG [CONFIG ...] (through the '
+                        'tools), or with --device the distillation configs to time (default: '
+                        'every method\'s)')
+    parser.add_argument('--device', choices=('cpu', 'cuda'),
+                        help='the whole step in-process, per method, on this device')
+    parser.add_argument('--scale', choices=('demo', 'real'), default='demo',
+                        help='with --device: the demo twins or the real-scale configs')
+    parser.add_argument('--batch', type=int, default=2, help='with --device: images per batch')
+    parser.add_argument('--steps', type=int, default=5, help='with --device: timed steps')
     parser.add_argument('--iters', type=int, default=100, help='iterations per run (>= 4)')
     parser.add_argument('--rounds', type=int, default=2, help='runs per config, interleaved')
     parser.add_argument('--work-dir', help='keep the runs here (default: a temporary folder)')
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='config changes for every run')
     args = parser.parse_args(argv)
+    if args.device is None and len(args.configs) < 2:
+        parser.error('give BASELINE and at least one CONFIG, or --device')
     if args.iters < 4 or args.rounds < 1:
         parser.error('--iters must be >= 4 and --rounds >= 1')
     return args
@@ -72,9 +94,42 @@ def table(times: Dict[str, List[float]], baseline: str) -> str:
     return '\n'.join(rows)
 
 
-def main(argv=None) -> Dict[str, List[float]]:
+SIZES = {('demo', 'mmseg'): (64, 128), ('demo', 'mmdet'): (192, 256),
+         ('real', 'mmseg'): (512, 1024), ('real', 'mmdet'): (800, 1333)}
+
+
+def whole_step(args: argparse.Namespace) -> List[dict]:
+    """The in-process table (module docstring, first form)."""
+    from mmengine.config import Config
+
+    from kdseg.apis.benchmarking.train_step import method_configs, time_config
+    configs = ([(osp.basename(c), c) for c in args.configs] if args.configs else
+               method_configs(osp.join(ROOT, 'configs'), args.scale))
+    before = load()
+    rows = []
+    for method, config in configs:
+        scope = Config.fromfile(config).get('default_scope', 'mmseg')
+        size = SIZES[(args.scale, scope)]
+        times = time_config(config, size, args.batch, args.steps, device=args.device,
+                            log=lambda line: print(line, flush=True))
+        rows.append(dict(method=method, config=osp.relpath(config, ROOT), size=size, **times))
+    print(f'\nhost {host()}; device {args.device}; batch {args.batch} at the sizes shown; '
+          f'median of {args.steps} steps after 2; load average (1/5/15 min) {before} before, '
+          f'{load()} after')
+    print('| method | config | H×W | distillation step (s) | student step (s) | teacher forward '
+          '(s) | distillation ÷ (student + teacher fwd) |\n|---|---|---|---|---|---|---|')
+    for row in rows:
+        print(f'| {row["method"]} | {osp.basename(row["config"])} | {row["size"][0]}×'
+              f'{row["size"][1]} | {row["distill"]:.4f} | {row["student"]:.4f} | '
+              f'{row["teacher_forward"]:.4f} | {row["ratio"]:.2f} |')
+    return rows
+
+
+def main(argv=None):
     args = parse_args(argv)
-    configs = [args.baseline, *args.configs]
+    if args.device is not None:
+        return whole_step(args)
+    configs = args.configs
     for config in configs:
         if not osp.isfile(config):
             raise FileNotFoundError(f'config {config!r} does not exist')
@@ -84,7 +139,7 @@ def main(argv=None) -> Dict[str, List[float]]:
                              args.cfg_options)
     print(f'\nhost {host()}; {args.iters} iterations per run, {args.rounds} round(s); load '
           f'average (1/5/15 min) {before} before, {load()} after')
-    print(table(times, args.baseline))
+    print(table(times, configs[0]))
     return times
 
 
