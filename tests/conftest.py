@@ -39,3 +39,19 @@ def build_model(cfg: Config, seed: int = 0) -> torch.nn.Module:
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     torch.manual_seed(seed)
     return MODELS.build(copy.deepcopy(cfg.model))
+
+
+def random_logits(shape, dtype=torch.float64, seed=0, scale=2.0):
+    """A (student, teacher) pair of logits of ``shape``, drawn in float64 and cast to ``dtype``
+    (so every dtype sees the same numbers); the student requires grad."""
+    gen = torch.Generator().manual_seed(seed)
+    student = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
+    teacher = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
+    return student.requires_grad_(), teacher
+
+
+def assert_close_grad(actual, expected, rtol):
+    """Element-wise rtol with an absolute floor at rtol × the largest |gradient|."""
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, rtol=rtol,
+                               atol=rtol * expected.abs().max().item())

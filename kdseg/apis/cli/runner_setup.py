@@ -82,9 +82,9 @@ def set_student_init(cfg: Config, checkpoint: str) -> Config:
 def enable_amp(cfg: Config, cuda: Optional[bool] = None) -> Config:
     """``--amp``: mixed precision. With CUDA, mmengine's ``AmpOptimWrapper`` (float16, dynamic
     loss scale); without, kdseg's ``AutocastOptimWrapper`` (bfloat16 on the CPU, no loss scaler:
-    mmengine's wrapper asserts a GPU), for mmseg configs: an mmdet config is refused there, since
-    mmcv's CPU nms and RoIAlign kernels take float32 only. ``cuda`` defaults to
-    ``torch.cuda.is_available()``.
+    mmengine's wrapper asserts a GPU): the whole forward for mmseg configs; for mmdet configs the
+    backbones and necks only (``modules``), since mmcv's CPU nms and RoIAlign kernels take
+    float32 only. ``cuda`` defaults to ``torch.cuda.is_available()``.
     """
     import torch
     if 'optim_wrapper' not in cfg:
@@ -94,16 +94,14 @@ def enable_amp(cfg: Config, cuda: Optional[bool] = None) -> Config:
     if cuda:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
-    elif cfg.get('default_scope') == 'mmdet':
-        raise ValueError(
-            '--amp on the CPU runs in bfloat16, and mmcv 2.1.0\'s CPU kernels for nms and '
-            'RoIAlign, which mmdet\'s detectors call, take float32 only ("expected scalar type '
-            'Float but found BFloat16"): train detectors with --amp on a CUDA device (float16), '
-            'or without --amp on the CPU. The mmseg configs (PSPNet) run with --amp on the CPU.')
     else:
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
         cfg.optim_wrapper.dtype = 'bfloat16'
         cfg.optim_wrapper.pop('loss_scale', None)
+        if cfg.get('default_scope') == 'mmdet':
+            # mmcv 2.1.0's CPU nms and RoIAlign take float32 only: the backbones and necks
+            # (most of a detector's time) run in bfloat16, the heads in float32
+            cfg.optim_wrapper.modules = ['backbone', 'neck']
     return cfg
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from conftest import assert_close_grad, random_logits
 from kdseg.models.losses.dist import DenseDISTLoss
 
 from .reference import dist, dist_terms
@@ -14,19 +15,6 @@ from .reference import dist, dist_terms
 # (N, C): RoI / image logits; (B, C, H, W): dense logits, H ≠ W so that a transposed unrolling
 # of the map (the authors' transpose(1, 3)) could not hide a shape mistake
 SHAPES = {'rows': (7, 6), 'dense': (2, 5, 4, 3)}
-
-
-def _logits(shape, dtype=torch.float64, seed=0, scale=2.0):
-    gen = torch.Generator().manual_seed(seed)
-    student = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
-    teacher = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
-    return student.requires_grad_(), teacher
-
-
-def _close_grad(actual, expected, rtol):
-    """Element-wise rtol with an absolute floor at rtol × the largest |gradient|."""
-    assert actual.shape == expected.shape
-    assert_close(actual, expected, rtol=rtol, atol=rtol * expected.abs().max().item())
 
 
 @pytest.mark.parametrize('kind', sorted(SHAPES))
@@ -38,21 +26,21 @@ def _close_grad(actual, expected, rtol):
 ])
 def test_value_and_student_gradient_match_the_reference_in_float64(kind, beta, gamma,
                                                                    temperature, loss_weight):
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     ours = DenseDISTLoss(beta, gamma, temperature, loss_weight)(student, teacher)
     theirs = dist(student, teacher, beta, gamma, temperature, loss_weight)
     assert ours.dim() == 0 and ours.dtype == torch.float64
     assert_close(ours, theirs, rtol=1e-10, atol=1e-14)
     (g_ours, ), (g_theirs, ) = (torch.autograd.grad(ours, student),
                                 torch.autograd.grad(theirs, student))
-    _close_grad(g_ours, g_theirs, 1e-9)
+    assert_close_grad(g_ours, g_theirs, 1e-9)
 
 
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_each_term_matches_the_reference(kind):
     # β = 1, γ = 0 isolates L_inter, β = 0, γ = 1 isolates L_intra (the two are not equal, so a
     # swap of the reduction axes would fail here)
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     inter, intra = dist_terms(student, teacher, 2.0)
     assert not torch.isclose(inter, intra, rtol=1e-3)
     assert_close(DenseDISTLoss(1.0, 0.0, 2.0)(student, teacher), 4.0 * inter, rtol=1e-10, atol=0)
@@ -61,7 +49,7 @@ def test_each_term_matches_the_reference(kind):
 
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_gradcheck_in_float64(kind):
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     loss = DenseDISTLoss(1.5, 0.5, 2.0, 0.7)
     assert torch.autograd.gradcheck(lambda s: loss(s, teacher), (student, ), eps=1e-6,
                                     atol=1e-8, rtol=1e-6)
@@ -71,7 +59,7 @@ def test_gradcheck_in_float64(kind):
 def test_pearson_is_the_standard_correlation_away_from_the_eps(kind):
     # numpy's corrcoef (no eps), one row and one class at a time: the eps 1e-8 moves the
     # correlations of these well-spread probabilities by ~1e-7 relative at most
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     s, t = (x.detach().numpy() for x in (student, teacher))
     if s.ndim == 4:  # (B, C, H, W) -> (B·H·W, C)
         s, t = (np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]) for x in (s, t))
@@ -86,7 +74,7 @@ def test_the_eps_is_added_to_the_product_of_the_norms():
     # norm product is below the eps 1e-8 and a correlation of ~0.99 (the teacher is the student
     # plus 10 % noise) is shrunk to ~0.15. Only the authors' placement of the eps gives the
     # reference value; the eps-free correlation (corrcoef) gives a loss near 0.
-    student, noise = _logits(SHAPES['rows'], scale=1e-4)
+    student, noise = random_logits(SHAPES['rows'], scale=1e-4)
     teacher = student.detach() + 0.1 * noise
     loss = DenseDISTLoss(1.0, 0.0)
     ours = loss(student, teacher)
@@ -99,7 +87,7 @@ def test_the_eps_is_added_to_the_product_of_the_norms():
 def test_dense_logits_are_rows_of_pixels_over_the_whole_batch():
     # (B, C, H, W) is the loss of its B·H·W pixels as rows (in any order), so the intra-class
     # correlation spans all images; it is not the mean of per-image losses
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     loss = DenseDISTLoss(1.0, 1.0, 2.0)
     rows = [x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]) for x in (student, teacher)]
     dense = loss(student, teacher)
@@ -113,7 +101,7 @@ def test_dense_logits_are_rows_of_pixels_over_the_whole_batch():
 def test_a_row_shuffled_only_on_one_side_changes_the_loss():
     # the rows are paired: shuffling the teacher's pixels alone must be seen (a loss that
     # compared sorted or pooled statistics would not see it)
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     loss = DenseDISTLoss()
     shuffled = teacher.flatten(2)[..., torch.tensor([5, 2, 0, 11, 7, 1, 3, 9, 4, 10, 6, 8])]
     assert not torch.isclose(loss(student, teacher), loss(student, shuffled.view_as(teacher)),
@@ -123,7 +111,7 @@ def test_a_row_shuffled_only_on_one_side_changes_the_loss():
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_invariant_to_a_constant_per_row(kind):
     # softmax over the classes ignores a shift common to all classes at a position
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     gen = torch.Generator().manual_seed(1)
     shape = list(SHAPES[kind])
     shape[1] = 1
@@ -137,7 +125,7 @@ def test_invariant_to_a_constant_per_row(kind):
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_identical_logits_give_zero_up_to_the_eps(kind):
     # ρ(y, y) = ‖ỹ‖² / (‖ỹ‖² + eps), so the loss is eps-small and non-negative, not exactly 0
-    _, teacher = _logits(SHAPES[kind])
+    _, teacher = random_logits(SHAPES[kind])
     y = teacher.softmax(1)
     row_dims = (0, ) + tuple(range(2, teacher.dim()))
     centred_rows = y - y.mean(1, keepdim=True)
@@ -155,7 +143,7 @@ def test_positive_for_different_logits_and_bounded():
     loss = DenseDISTLoss()
     for seed in range(5):
         for shape in SHAPES.values():
-            value = loss(*_logits(shape, seed=seed)).item()
+            value = loss(*random_logits(shape, seed=seed)).item()
             assert 0.05 < value < 4.0
 
 
@@ -163,7 +151,7 @@ def test_invariant_to_a_linear_map_of_the_teacher_probabilities_per_row_and_clas
     # the point of DIST: ρ ignores scale and offset. A teacher whose softened probabilities are
     # an increasing linear map of the student's has inter-class correlation 1 on every row.
     # log-probabilities shifted per row give the same softmax, hence L_inter ≈ 0.
-    student, _ = _logits(SHAPES['rows'])
+    student, _ = random_logits(SHAPES['rows'])
     teacher = student.detach().log_softmax(1) + torch.arange(7.0, dtype=torch.float64)[:, None]
     assert DenseDISTLoss(1.0, 0.0)(student, teacher).item() < 1e-6
     # a temperature makes it a different distribution: no longer a match
@@ -171,7 +159,7 @@ def test_invariant_to_a_linear_map_of_the_teacher_probabilities_per_row_and_clas
 
 
 def test_weights_scale_the_terms_linearly():
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     inter = DenseDISTLoss(1.0, 0.0)(student, teacher)
     intra = DenseDISTLoss(0.0, 1.0)(student, teacher)
     for beta, gamma, weight in [(2.0, 1.0, 1.0), (0.3, 1.7, 0.4), (1.0, 1.0, 5.0)]:
@@ -186,7 +174,7 @@ def test_weights_scale_the_terms_linearly():
 def test_temperature_enters_the_softmax_and_as_tau_squared():
     # L at τ is τ² times the τ = 1 loss of the logits divided by τ: stated by the reference, not
     # assumed of the module; a missing τ² would be off by 16× at τ = 4
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     for tau in (0.5, 2.0, 4.0):
         ours = DenseDISTLoss(1.0, 1.0, tau, 0.3)(student, teacher)
         softened = dist(student / tau, teacher / tau, 1.0, 1.0, 1.0, 1.0)
@@ -195,7 +183,7 @@ def test_temperature_enters_the_softmax_and_as_tau_squared():
 
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_the_teacher_gets_no_gradient(kind):
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     teacher.requires_grad_()
     DenseDISTLoss(1.0, 2.0, 4.0, 2.0)(student, teacher).backward()
     assert teacher.grad is None
@@ -218,20 +206,20 @@ def test_float32_matches_float64(kind, temperature):
     # float32 eps ≈ 1.2e-7; softmax over ≤ 6 classes, sums over ≤ 24 rows and correlations of
     # O(0.1-1) keep the rounding near 1e-6 relative, well below rtol 1e-4, while a wrong formula
     # is off by O(1). The same float32-representable logits on both sides.
-    student32, teacher32 = _logits(SHAPES[kind], torch.float32)
+    student32, teacher32 = random_logits(SHAPES[kind], torch.float32)
     student64 = student32.detach().double().requires_grad_()
     loss = DenseDISTLoss(1.0, 1.0, temperature, 0.5)
     ours, theirs = loss(student32, teacher32), loss(student64, teacher32.double())
     assert ours.dtype == torch.float32
     assert_close(ours.double(), theirs, rtol=1e-4, atol=0)
     (g32, ), (g64, ) = torch.autograd.grad(ours, student32), torch.autograd.grad(theirs, student64)
-    _close_grad(g32.double(), g64, 1e-4)
+    assert_close_grad(g32.double(), g64, 1e-4)
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_half_precision_logits_give_a_float32_loss(dtype, kind):
-    student, teacher = _logits(SHAPES[kind], dtype)
+    student, teacher = random_logits(SHAPES[kind], dtype)
     value = DenseDISTLoss(1.0, 1.0, 2.0, 0.5)(student, teacher)
     assert value.dtype == torch.float32
     # computed in float32 from the half values, which float64 represents exactly
@@ -243,7 +231,7 @@ def test_half_precision_logits_give_a_float32_loss(dtype, kind):
 
 
 def test_mixed_dtypes_compute_in_the_wider_one():
-    student, teacher = _logits(SHAPES['rows'], torch.float16)
+    student, teacher = random_logits(SHAPES['rows'], torch.float16)
     value = DenseDISTLoss()(student, teacher.double())
     assert value.dtype == torch.float64
     assert_close(value, dist(student.detach().double(), teacher.double()), rtol=1e-10, atol=0)
@@ -260,7 +248,7 @@ def test_no_rois_give_zero_connected_to_the_student():
 def test_a_single_row_has_no_intra_class_relation():
     # one RoI: each class column has one entry, its centred vector is 0, ρ = 0 / (0 + eps) = 0
     # and L_intra = 1, as in the authors' code; the gradient stays finite
-    student, teacher = _logits((1, 6))
+    student, teacher = random_logits((1, 6))
     assert_close(DenseDISTLoss(0.0, 1.0)(student, teacher),
                  torch.ones((), dtype=torch.float64), rtol=0, atol=1e-12)
     value = DenseDISTLoss()(student, teacher)
@@ -269,7 +257,7 @@ def test_a_single_row_has_no_intra_class_relation():
     assert torch.isfinite(student.grad).all()
 
 
-def test_agrees_with_mmrazors_port_on_rows_and_not_on_dense_logits():
+def test_agrees_with_mmrazors_port_on_rows_and_not_on_denserandom_logits():
     # mmrazor's DISTLoss (the classification port) is this loss on (N, C); on (B, C, H, W) its
     # intra-class term correlates each pixel's class probability across the B images, which is
     # why kdseg has its own (registered as DenseDISTLoss)
@@ -277,9 +265,9 @@ def test_agrees_with_mmrazors_port_on_rows_and_not_on_dense_logits():
     theirs = mmrazor_losses.DISTLoss(inter_loss_weight=1.0, intra_loss_weight=0.5, tau=2.0,
                                      loss_weight=0.7)
     ours = DenseDISTLoss(1.0, 0.5, 2.0, 0.7)
-    student, teacher = _logits(SHAPES['rows'])
+    student, teacher = random_logits(SHAPES['rows'])
     assert_close(ours(student, teacher), theirs(student, teacher), rtol=1e-12, atol=0)
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     assert not torch.isclose(ours(student, teacher), theirs(student, teacher), rtol=1e-3)
 
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.testing import assert_close
 
+from conftest import assert_close_grad, random_logits
 from kdseg.models.losses.frskd import SoftLabelKDLoss
 
 from .reference import soft_label_kd
@@ -13,37 +14,24 @@ from .reference import soft_label_kd
 SHAPES = {'dense': (2, 5, 4, 3), 'rois': (7, 6)}
 
 
-def _logits(shape, dtype=torch.float64, seed=0, scale=2.0):
-    gen = torch.Generator().manual_seed(seed)
-    student = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
-    teacher = (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(dtype)
-    return student.requires_grad_(), teacher
-
-
-def _close_grad(actual, expected, rtol):
-    """Element-wise rtol with an absolute floor at rtol × the largest |gradient|."""
-    assert actual.shape == expected.shape
-    assert_close(actual, expected, rtol=rtol, atol=rtol * expected.abs().max().item())
-
-
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 @pytest.mark.parametrize('temperature', [1, 4, 2.5])
 @pytest.mark.parametrize('loss_weight', [1.0, 0.5])
 def test_value_and_student_gradient_match_the_reference_in_float64(kind, temperature, loss_weight):
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     ours = SoftLabelKDLoss(temperature, loss_weight)(student, teacher)
     theirs = soft_label_kd(student, teacher, temperature, loss_weight)
     assert ours.dim() == 0 and ours.dtype == torch.float64
     assert_close(ours, theirs, rtol=1e-6, atol=1e-15)
     (g_ours,) = torch.autograd.grad(ours, student)
     (g_theirs,) = torch.autograd.grad(theirs, student)
-    _close_grad(g_ours, g_theirs, 1e-6)
+    assert_close_grad(g_ours, g_theirs, 1e-6)
 
 
 def test_dense_logits_average_over_pixels_like_rois():
     # N = B·H·W: a dense map is the same loss as its pixels taken as RoIs, and duplicating the
     # batch leaves the mean over positions unchanged (a per-sample 'batchmean' would double)
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     loss = SoftLabelKDLoss(4, 0.5)
     rows = [x.permute(0, 2, 3, 1).reshape(-1, x.shape[1]) for x in (student, teacher)]
     assert_close(loss(student, teacher), loss(*rows), rtol=1e-12, atol=0)
@@ -54,7 +42,7 @@ def test_dense_logits_average_over_pixels_like_rois():
 def test_temperature_scaling_against_the_reference():
     # α·τ²·KL at τ is α·τ² times the τ = 1 loss of the logits divided by τ, both stated by the
     # reference rather than assumed of the module
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     for tau in (1, 2, 4, 10):
         ours = SoftLabelKDLoss(tau, 0.3)(student, teacher)
         assert_close(ours, soft_label_kd(student, teacher, tau, 0.3), rtol=1e-6, atol=0)
@@ -66,7 +54,7 @@ def test_high_temperature_limit_is_the_logit_matching_loss():
     # τ²·KL(softmax(t/τ) ‖ softmax(s/τ)) → Σ_c (t̃_c − s̃_c)² / (2C) per position as τ → ∞, with
     # x̃ the logits less their class mean (Hinton et al. 2015); the error is O(1/τ). This pins the
     # τ² factor: without it the loss would vanish like 1/τ², with τ instead like 1/τ.
-    student, teacher = _logits(SHAPES['rois'], scale=1.0)
+    student, teacher = random_logits(SHAPES['rois'], scale=1.0)
     classes = student.shape[1]
     d = (teacher - teacher.mean(1, keepdim=True)) - (student - student.mean(1, keepdim=True))
     limit = 0.7 * (d.detach() ** 2).sum(1).mean() / (2 * classes)
@@ -76,7 +64,7 @@ def test_high_temperature_limit_is_the_logit_matching_loss():
 
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_the_self_teacher_gets_no_gradient(kind):
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     teacher.requires_grad_()
     SoftLabelKDLoss(4, 2.0)(student, teacher).backward()
     assert teacher.grad is None or not teacher.grad.any()
@@ -98,19 +86,19 @@ def test_float32_matches_float64(temperature):
     # float32 eps ≈ 1.2e-7; log-softmax of ≤ 6 classes and a sum of ≤ 42 non-negative KL terms
     # of size O(0.1-1) keep the rounding near 1e-6 relative, well below rtol 1e-4, while a wrong
     # formula is off by O(1). The same float32-representable logits on both sides.
-    student32, teacher32 = _logits(SHAPES['dense'], torch.float32)
+    student32, teacher32 = random_logits(SHAPES['dense'], torch.float32)
     student64 = student32.detach().double().requires_grad_()
     loss = SoftLabelKDLoss(temperature, 0.5)
     ours, theirs = loss(student32, teacher32), loss(student64, teacher32.double())
     assert ours.dtype == torch.float32
     assert_close(ours.double(), theirs, rtol=1e-4, atol=0)
     (g32,), (g64,) = torch.autograd.grad(ours, student32), torch.autograd.grad(theirs, student64)
-    _close_grad(g32.double(), g64, 1e-4)
+    assert_close_grad(g32.double(), g64, 1e-4)
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_half_precision_logits_give_a_float32_loss(dtype):
-    student, teacher = _logits(SHAPES['dense'], dtype)
+    student, teacher = random_logits(SHAPES['dense'], dtype)
     value = SoftLabelKDLoss(4, 0.5)(student, teacher)
     assert value.dtype == torch.float32
     # computed in float32 from the half values, which float64 represents exactly
@@ -122,11 +110,11 @@ def test_half_precision_logits_give_a_float32_loss(dtype):
 
 
 def test_zero_for_equal_logits_and_non_negative_otherwise():
-    student, teacher = _logits(SHAPES['dense'])
+    student, teacher = random_logits(SHAPES['dense'])
     loss = SoftLabelKDLoss(4, 1.0)
     assert_close(loss(teacher, teacher), torch.zeros((), dtype=torch.float64), rtol=0, atol=1e-15)
     for seed in range(10):
-        s, t = _logits(SHAPES['dense'], seed=seed)
+        s, t = random_logits(SHAPES['dense'], seed=seed)
         assert loss(s, t) > 0
         # close distributions: a tiny positive KL, not a rounding-negative one
         assert loss(t + 1e-3 * s, t) >= 0
@@ -135,7 +123,7 @@ def test_zero_for_equal_logits_and_non_negative_otherwise():
 @pytest.mark.parametrize('kind', sorted(SHAPES))
 def test_invariant_to_a_constant_per_position(kind):
     # softmax over the classes ignores a shift common to all classes at a position
-    student, teacher = _logits(SHAPES[kind])
+    student, teacher = random_logits(SHAPES[kind])
     gen = torch.Generator().manual_seed(1)
     shape = list(SHAPES[kind])
     shape[1] = 1
