@@ -1,17 +1,21 @@
-"""The building blocks of the BiFPN self-teacher: PW, SEP and fast normalised fusion.
+"""The building blocks of the BiFPN self-teachers: PW, SEP, fast normalised fusion and DW1×1.
 
-They follow the reference's ``DepthConvBlock`` (MingiJi/FRSKD, ``models/utils.py``) and the fusion
-of ``BiFPN_layer`` (``models/bifpnc.py``); the notation is METHODS.md section 4's. Every
-convolution is bias-free (a BatchNorm follows each one) and every BatchNorm has PyTorch's defaults
-(eps 1e-5, momentum 0.1), as in the reference; the weights keep PyTorch's default initialisation
-(the reference applies none of its own).
+PW, SEP and the fusion follow the classification reference's ``DepthConvBlock`` (MingiJi/FRSKD,
+``models/utils.py``) and the fusion of ``BiFPN_layer`` (``models/bifpnc.py``); the notation is
+METHODS.md section 4's. Their convolutions are bias-free (a BatchNorm follows each one). DW1×1 is
+the node of the authors' segmentation ``BiFPNSeg`` (``segmentation/utils/BiFPN.py``), whose
+depthwise 1×1 convolution keeps ``nn.Conv2d``'s bias. Every BatchNorm has PyTorch's defaults
+(eps 1e-5, momentum 0.1), as in both references; the weights keep PyTorch's default
+initialisation (neither reference applies one of its own).
 """
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ['PointwiseConvBlock', 'SeparableConvStack', 'FastNormalizedFusion']
+__all__ = [
+    'DepthwiseConv1x1Block', 'FastNormalizedFusion', 'PointwiseConvBlock', 'SeparableConvStack'
+]
 
 
 class PointwiseConvBlock(nn.Module):
@@ -112,3 +116,27 @@ class FastNormalizedFusion(nn.Module):
         for k in range(1, len(inputs)):
             out = out + weights[k] * inputs[k]
         return out
+
+
+class DepthwiseConv1x1Block(nn.Module):
+    """DW1×1(d) = ReLU(BN(DWConv1×1(x))): (B, d, H, W) → (B, d, H, W).
+
+    The node of the authors' segmentation ``BiFPNSeg`` (``conv*up`` / ``conv*dw``):
+    ``Conv2d(d, d, 1, groups=d)`` (a per-channel scale and bias, ``nn.Conv2d``'s default bias
+    kept as the authors have it), ``BatchNorm2d(d)``, ``ReLU``. In training mode BN subtracts
+    the batch mean, so the bias gets a zero gradient; it only moves the running mean, which
+    cancels it in eval mode.
+
+    Args:
+        channels: d.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, kernel_size=1, groups=channels)
+        self.bn = nn.BatchNorm2d(channels)
+        # in place: BatchNorm's backward reads its input, not its output
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.bn(self.conv(x)))

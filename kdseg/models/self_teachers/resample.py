@@ -19,6 +19,11 @@ operation whenever the reference's assumption holds:
   strides (the identity when both sizes are equal, returned as is); any other ratio falls back to
   ``adaptive_max_pool2d`` to the exact target size.
 
+* :func:`resize_to`: interpolation to the exact target size with a given mode, the identity
+  when the sizes are equal; the resampling of the authors' segmentation ``BiFPNSeg``
+  (``segmentation/utils/BiFPN.py``: bilinear top-down, nearest bottom-up), and
+  :func:`upsample_to`'s interpolation.
+
 All functions take (B, C, H, W) tensors and keep B and C.
 """
 from typing import Sequence, Tuple
@@ -26,7 +31,7 @@ from typing import Sequence, Tuple
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ['upsample_to', 'downsample_to', 'same_pool_padding']
+__all__ = ['upsample_to', 'downsample_to', 'resize_to', 'same_pool_padding']
 
 
 def same_pool_padding(size: int, kernel: int = 3, stride: int = 2) -> Tuple[int, int]:
@@ -46,10 +51,19 @@ def upsample_to(x: Tensor, size: Sequence[int]) -> Tensor:
     Returns ``x`` itself when (h, w) == (H, W), else nearest interpolation to (H, W) (the
     reference's ``Upsample(scale_factor=2, mode='nearest')`` when H = 2h and W = 2w).
     """
+    return resize_to(x, size, 'nearest')
+
+
+def resize_to(x: Tensor, size: Sequence[int], mode: str) -> Tensor:
+    """(B, C, h, w) → (B, C, H, W) = ``size`` by ``F.interpolate(mode=mode)``; ``x`` itself when
+    (h, w) == (H, W). ``'bilinear'`` uses ``align_corners=False`` (``nn.Upsample``'s and
+    ``F.interpolate``'s default, which the authors' code keeps); ``'nearest'`` reads source
+    index ⌊dst·h/H⌋ (every other element when H = h/2)."""
     size = (int(size[0]), int(size[1]))
     if tuple(x.shape[-2:]) == size:
         return x
-    return F.interpolate(x, size=size, mode='nearest')
+    align = {'align_corners': False} if mode == 'bilinear' else {}
+    return F.interpolate(x, size=size, mode=mode, **align)
 
 
 def downsample_to(x: Tensor, size: Sequence[int]) -> Tensor:

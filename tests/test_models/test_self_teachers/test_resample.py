@@ -1,9 +1,10 @@
-"""Size-aware resampling: the reference's operations on halving pairs, identity on equal ones."""
+"""Size-aware resampling: the references' operations on halving pairs, identity on equal ones."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from kdseg.models.self_teachers.resample import downsample_to, same_pool_padding, upsample_to
+from kdseg.models.self_teachers.resample import (downsample_to, resize_to, same_pool_padding,
+                                                 upsample_to)
 
 from . import reference as ref
 
@@ -80,3 +81,19 @@ def test_one_dimension_halving_and_the_other_equal_pools_that_dimension_only():
 def test_other_ratios_fall_back_to_adaptive_max_pooling(source, target):
     x = torch.randn(2, 3, *source)
     assert torch.equal(downsample_to(x, target), F.adaptive_max_pool2d(x, target))
+
+
+@pytest.mark.parametrize('mode', ['bilinear', 'nearest'])
+def test_resize_to_is_the_identity_between_equal_sizes(mode):
+    x = torch.randn(2, 3, 5, 7)
+    assert resize_to(x, (5, 7), mode) is x
+
+
+def test_resize_to_is_the_authors_bifpnseg_resampling_when_levels_halve():
+    """Bilinear up is their ``nn.Upsample(scale_factor=2, mode='bilinear')`` (align_corners
+    False); nearest down is ``F.interpolate`` at its default mode: every other element."""
+    x = torch.randn(2, 3, 6, 10, dtype=torch.float64)
+    torch.testing.assert_close(resize_to(x, (12, 20), 'bilinear'),
+                               torch.nn.Upsample(scale_factor=2, mode='bilinear')(x),
+                               rtol=0, atol=0)
+    torch.testing.assert_close(resize_to(x, (3, 5), 'nearest'), x[:, :, ::2, ::2], rtol=0, atol=0)
