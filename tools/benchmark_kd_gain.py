@@ -1,7 +1,7 @@
 """Does distillation make the student better? Paired arms, several seeds, mean ± sd.
 
     python tools/benchmark_kd_gain.py [--method "NAME=CONFIG [KEY=VALUE ...]" ...] [--seeds 0 1 2]
-        [--teacher-iters 3000] [--student-iters 1200] [--split report|select]
+        [--teacher-iters 3000] [--student-iters 1200] [--pretrain-iters 0] [--split report|select]
         [--work-dir work_dirs/kd_gain] [--cfg-options key=value ...]
 
 Trains the teacher once (cached by config, budget, seed and data), then for every seed the
@@ -11,6 +11,11 @@ student with tools/test.py and the student's config; prints mean ± sd per metho
 the student alone with the sd of the paired differences, whether it exceeds 2 sd, and each
 method's training-step time relative to the student alone; writes kd_gain.png (bars with error
 bars, every seed as a dot) and kd_gain.json (every run) to the work dir.
+
+``--pretrain-iters N`` (N > 0) is the pretrained regime, where users train: the teacher's and the
+student's backbones start from weights learnt in N iterations on a source dataset (the same
+generator with another seed and another appearance), as a real config's start from ImageNet;
+0 (the default) trains every model from random weights, the scratch regime.
 
 ``--split select`` evaluates on the selection val set (same generator, another seed): choose
 loss weights and layers there; report with the default ``--split report``, which those choices
@@ -61,6 +66,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--teacher-seed', type=int, default=0)
     parser.add_argument('--teacher-iters', type=int, default=3000)
     parser.add_argument('--student-iters', type=int, default=1200)
+    parser.add_argument('--pretrain-iters', type=int, default=0,
+                        help='pretrained regime: the budget of the pretraining stage on the '
+                        'source data, per backbone (teacher and student); 0: from scratch')
+    parser.add_argument('--source-root', help='the pretraining data (generated if missing; '
+                        'default: --data-root + _source)')
     parser.add_argument('--split', choices=('report', 'select'), default='report',
                         help='val set of the numbers: report (default) or select (for tuning)')
     parser.add_argument('--data-root', help='training images and the report val set '
@@ -90,12 +100,15 @@ def main(argv=None) -> dict:
         work_dir=args.work_dir, data_root=data_root,
         select_root=args.select_root or data_root.rstrip('/') + '_select',
         split=args.split, teacher_seed=args.teacher_seed, num_train=args.num_train,
-        num_val=args.num_val, cfg_options=args.cfg_options)
+        num_val=args.num_val, cfg_options=args.cfg_options, pretrain_iters=args.pretrain_iters,
+        source_root=args.source_root or '')
     result = run_protocol(protocol)
     result['wall_time_s'] = time.time() - start
     report = write_report(result, args.work_dir, args.title)
-    print(f'\nkd gain ({result["metric"]}), {args.split} val set ({protocol.eval_root}), '
-          f'seeds {list(args.seeds)}, student {args.student_iters} it, teacher '
+    regime = (f'pretrained regime ({args.pretrain_iters} it per backbone on '
+              f'{protocol.source_root})' if args.pretrain_iters else 'scratch regime')
+    print(f'\nkd gain ({result["metric"]}), {regime}, {args.split} val set '
+          f'({protocol.eval_root}), seeds {list(args.seeds)}, student {args.student_iters} it, teacher '
           f'{args.teacher_iters} it, {result["wall_time_s"]:.0f} s in all')
     print(report['table'])
     print(f'chart: {report["png"]}\nruns:  {report["json"]}')

@@ -22,6 +22,7 @@ every image its own horizon, layout, illumination, noise and blur: a small CNN l
 hundred CPU iterations without it being trivial. Image ``index`` of ``split`` depends only on
 ``(seed, split, index)``, so the same arguments give byte-identical files.
 """
+import colorsys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Sequence, Tuple, Union
 
@@ -31,7 +32,7 @@ import numpy as np
 from .output_folder import prepare_root
 
 __all__ = [
-    'CITYSCAPES_CLASSES', 'CITYSCAPES_DRAWN_CLASSES', 'CITYSCAPES_LABELS',
+    'APPEARANCES', 'CITYSCAPES_CLASSES', 'CITYSCAPES_DRAWN_CLASSES', 'CITYSCAPES_LABELS',
     'CITYSCAPES_SPLIT_CITIES', 'IGNORE_INDEX', 'UNLABELED_ID', 'CityscapesLabel', 'StreetScene',
     'generate_cityscapes', 'make_street_scene', 'train_ids_to_label_ids'
 ]
@@ -120,6 +121,26 @@ _APPEARANCE: Dict[int, _Appearance] = {
     _CAR: _Appearance((42, 62, 158), 0.25, 'shine', 0.25),
     _BUS: _Appearance((40, 126, 136), 0.12, 'bands', 0.35),
     IGNORE_INDEX: _Appearance((30, 30, 34), 0.1, 'flat', 0.1),
+}
+# The pretraining source of the gain benchmark (``appearance='source'``): the same scenes and
+# classes with another look, as ImageNet differs from Cityscapes: every class colour turned half
+# way round the hue circle with its brightness turned over (value v -> 1.1 - v, within [0.15, 0.95];
+# saturation kept) and every texture kind moved five places along _TEXTURES, so no class keeps
+# its colour or its texture.
+_TEXTURES = ('flat', 'grain', 'smooth', 'leaves', 'sky', 'tiles', 'windows', 'bricks', 'lattice',
+             'vstripes', 'shine', 'bands')
+
+
+def _source_look(look: _Appearance) -> _Appearance:
+    hue, saturation, value = colorsys.rgb_to_hsv(*(c / 255 for c in look.rgb))
+    rgb = colorsys.hsv_to_rgb((hue + 0.5) % 1.0, saturation, min(max(1.1 - value, 0.15), 0.95))
+    texture = _TEXTURES[(_TEXTURES.index(look.texture) + 5) % len(_TEXTURES)]
+    return look._replace(rgb=tuple(int(round(255 * c)) for c in rgb), texture=texture)
+
+
+APPEARANCES: Dict[str, Dict[int, _Appearance]] = {
+    'target': _APPEARANCE,
+    'source': {train_id: _source_look(look) for train_id, look in _APPEARANCE.items()},
 }
 # Names of the classes a scene can contain (one image holds a subset of them).
 CITYSCAPES_DRAWN_CLASSES: Tuple[str, ...] = tuple(
@@ -422,20 +443,22 @@ def _texture(kind: str, rng: np.random.Generator, grain: np.ndarray, horizon: fl
     return pattern.astype(np.float32) + 0.2 * grain
 
 
-def _render(rng: np.random.Generator, canvas: _Canvas, horizon: float) -> np.ndarray:
-    """Colour every segment with its class texture and tint, then light, blur and add noise."""
+def _render(rng: np.random.Generator, canvas: _Canvas, horizon: float,
+            looks: Dict[int, _Appearance]) -> np.ndarray:
+    """Colour every segment with its class texture and tint (``looks``: an entry of
+    :data:`APPEARANCES`), then light, blur and add noise."""
     shape = canvas.index.shape
     train_ids = np.asarray(canvas.train_ids, np.int64)
     # Per segment: its own tint around the class colour (each building, car, person differs).
-    jitter = np.asarray([_APPEARANCE[t].jitter for t in train_ids], np.float32)[:, None]
-    base = np.asarray([_APPEARANCE[t].rgb for t in train_ids], np.float32)
+    jitter = np.asarray([looks[t].jitter for t in train_ids], np.float32)[:, None]
+    base = np.asarray([looks[t].rgb for t in train_ids], np.float32)
     tints = base * (1 + jitter * rng.standard_normal((len(train_ids), 3), np.float32))
     tints *= 1 + jitter * rng.standard_normal((len(train_ids), 1), np.float32)
     pixel_classes = train_ids[canvas.index]
     grain = rng.standard_normal(shape, np.float32)
     modulation = np.empty(shape, np.float32)
     for train_id in np.flatnonzero(np.bincount(pixel_classes.ravel())):
-        look = _APPEARANCE[int(train_id)]
+        look = looks[int(train_id)]
         mask = pixel_classes == train_id
         modulation[mask] = 1 + look.amplitude * _texture(look.texture, rng, grain, horizon)[mask]
     # Illumination: global gain, colour cast and a left-right light gradient.
@@ -448,19 +471,23 @@ def _render(rng: np.random.Generator, canvas: _Canvas, horizon: float) -> np.nda
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def make_street_scene(rng: np.random.Generator, height: int = 128, width: int = 256) -> StreetScene:
+def make_street_scene(rng: np.random.Generator, height: int = 128, width: int = 256,
+                      appearance: str = 'target') -> StreetScene:
     """Draw one street scene and its labels.
 
     Args:
         rng: The random generator; the scene is a deterministic function of its state.
         height: Image height in pixels (at least 32).
         width: Image width in pixels (at least 32).
+        appearance: ``'target'`` (the benchmark's data) or ``'source'`` (the same scenes with
+            other class colours and textures: the gain benchmark's pretraining data).
 
     Returns:
         The RGB image, the train-id map and the Cityscapes instance-id map.
     """
     if height < 32 or width < 32:
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
+    looks = _looks(appearance)
     canvas = _Canvas(height, width)
     ground = _Ground(horizon=rng.uniform(0.35, 0.55) * height,
                      vanish_x=rng.uniform(0.35, 0.65) * width)
@@ -472,10 +499,16 @@ def make_street_scene(rng: np.random.Generator, height: int = 128, width: int = 
     if rng.random() < 0.25:  # the ego vehicle's bonnet, ignored like in Cityscapes
         canvas.ellipse(canvas.segment(IGNORE_INDEX), ground.vanish_x, height,
                        rng.uniform(0.4, 0.7) * width, rng.uniform(0.06, 0.12) * height)
-    image = _render(rng, canvas, ground.horizon)
+    image = _render(rng, canvas, ground.horizon, looks)
     train_ids = np.asarray(canvas.train_ids, np.uint8)[canvas.index]
     instance_ids = np.asarray(canvas.instances, np.uint16)[canvas.index]
     return StreetScene(image, train_ids, instance_ids)
+
+
+def _looks(appearance: str) -> Dict[int, _Appearance]:
+    if appearance not in APPEARANCES:
+        raise ValueError(f'appearance must be one of {sorted(APPEARANCES)}, got {appearance!r}')
+    return APPEARANCES[appearance]
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
@@ -488,7 +521,7 @@ def _write_png(path: Path, array: np.ndarray) -> None:
 
 def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: int = 40,
                         height: int = 128, width: int = 256, seed: int = 0,
-                        overwrite: bool = False) -> Dict[str, Any]:
+                        overwrite: bool = False, appearance: str = 'target') -> Dict[str, Any]:
     """Write a synthetic Cityscapes-format dataset under ``root``.
 
     Args:
@@ -500,6 +533,7 @@ def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: i
         seed: Non-negative seed; image ``i`` of a split depends only on (seed, split, i).
         overwrite: Replace an existing ``leftImg8bit/`` and ``gtFine/`` in ``root``; without it a
             non-empty one raises ``FileExistsError``.
+        appearance: ``'target'`` or ``'source'`` (see :func:`make_street_scene`).
 
     Returns:
         ``dict(root, height, width, seed, splits)`` where ``splits[split]`` is
@@ -510,6 +544,7 @@ def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: i
             raise ValueError(f'{name} must be non-negative, got {value}')
     if height < 32 or width < 32:
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
+    _looks(appearance)
     root = Path(root)
     prepare_root(root, ('leftImg8bit', 'gtFine'), overwrite)
     splits: Dict[str, Dict[str, Any]] = {}
@@ -523,7 +558,7 @@ def generate_cityscapes(root: Union[str, Path], num_train: int = 200, num_val: i
             img_dir.mkdir(parents=True, exist_ok=True)
             ann_dir.mkdir(parents=True, exist_ok=True)
             rng = np.random.default_rng([seed, split_code, index])
-            scene = make_street_scene(rng, height, width)
+            scene = make_street_scene(rng, height, width, appearance)
             _write_png(img_dir / f'{stem}_leftImg8bit.png', scene.image)
             _write_png(ann_dir / f'{stem}_gtFine_labelTrainIds.png', scene.train_ids)
             _write_png(ann_dir / f'{stem}_gtFine_labelIds.png',

@@ -30,7 +30,7 @@ from pycocotools import mask as mask_utils
 
 from .output_folder import prepare_root
 
-__all__ = ['SYNTHETIC_COCO_CLASSES', 'ShapeInstance', 'ShapesImage', 'generate_coco',
+__all__ = ['APPEARANCES', 'SYNTHETIC_COCO_CLASSES', 'ShapeInstance', 'ShapesImage', 'generate_coco',
            'make_shapes_image']
 
 SYNTHETIC_COCO_CLASSES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
@@ -115,9 +115,26 @@ def _pattern(rng: np.random.Generator, shape: Tuple[int, int]) -> np.ndarray:
     return (2 * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1.0) - 1).astype(np.float32)
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A muted, low-saturation backdrop with colour blotches and a faint pattern."""
-    base = _random_colour(rng, (0.0, 0.3), (0.3, 0.75))
+# (saturation, value) ranges of the backdrop and of the instances per appearance: 'target' is the
+# benchmark's data (muted backdrop, vivid shapes); 'source', the gain benchmark's pretraining data,
+# swaps them (vivid backdrop, muted shapes), so only the shapes' outlines carry over.
+APPEARANCES: Dict[str, Dict[str, Tuple[Tuple[float, float], Tuple[float, float]]]] = {
+    'target': dict(background=((0.0, 0.3), (0.3, 0.75)), instance=((0.5, 1.0), (0.45, 1.0))),
+    'source': dict(background=((0.5, 1.0), (0.45, 1.0)), instance=((0.0, 0.3), (0.3, 0.75))),
+}
+
+
+def _colours(appearance: str) -> Dict[str, Tuple[Tuple[float, float], Tuple[float, float]]]:
+    if appearance not in APPEARANCES:
+        raise ValueError(f'appearance must be one of {sorted(APPEARANCES)}, got {appearance!r}')
+    return APPEARANCES[appearance]
+
+
+def _background(rng: np.random.Generator, height: int, width: int,
+                colour: Tuple[Tuple[float, float], Tuple[float, float]]) -> np.ndarray:
+    """A backdrop of ``colour`` (saturation and value ranges) with colour blotches and a faint
+    pattern."""
+    base = _random_colour(rng, *colour)
     coarse = rng.standard_normal((height // 32 + 2, width // 32 + 2, 3)).astype(np.float32)
     blotches = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     pattern = _pattern(rng, (height, width))[..., None]
@@ -125,7 +142,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
 
 
 def make_shapes_image(rng: np.random.Generator, height: int = 192, width: int = 256,
-                      max_instances: int = 6) -> ShapesImage:
+                      max_instances: int = 6, appearance: str = 'target') -> ShapesImage:
     """Draw one image of non-overlapping shapes and annotate them.
 
     Args:
@@ -133,6 +150,8 @@ def make_shapes_image(rng: np.random.Generator, height: int = 192, width: int = 
         height: Image height in pixels (at least 32). Defaults to 192.
         width: Image width in pixels (at least 32). Defaults to 256.
         max_instances: At most this many instances (at least one is always drawn). Defaults to 6.
+        appearance: ``'target'`` (muted backdrop, vivid shapes) or ``'source'`` (the other way
+            round: the gain benchmark's pretraining data).
 
     Returns:
         The RGB image and its instances, in drawing order.
@@ -141,7 +160,8 @@ def make_shapes_image(rng: np.random.Generator, height: int = 192, width: int = 
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
     if max_instances < 1:
         raise ValueError(f'max_instances must be at least 1, got {max_instances}')
-    image = _background(rng, height, width)
+    colours = _colours(appearance)
+    image = _background(rng, height, width, colours['background'])
     occupied = np.zeros((height, width), np.uint8)  # instances grown by the gap
     gap_kernel = np.ones((_GAP, _GAP), np.uint8)
     instances: List[ShapeInstance] = []
@@ -156,7 +176,7 @@ def make_shapes_image(rng: np.random.Generator, height: int = 192, width: int = 
         else:
             continue
         occupied |= cv2.dilate(mask, gap_kernel)
-        colour = _random_colour(rng, (0.5, 1.0), (0.45, 1.0))
+        colour = _random_colour(rng, *colours['instance'])
         shade = 1 + rng.uniform(0.1, 0.3) * _pattern(rng, (height, width))
         inside = mask.astype(bool)
         image[inside] = colour * shade[inside][:, None]
@@ -177,7 +197,7 @@ def _annotation(instance: ShapeInstance, annotation_id: int, image_id: int) -> D
 
 def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 20,
                   height: int = 192, width: int = 256, seed: int = 0,
-                  overwrite: bool = False) -> Dict[str, Any]:
+                  overwrite: bool = False, appearance: str = 'target') -> Dict[str, Any]:
     """Write a synthetic COCO-format instance dataset under ``root``.
 
     Args:
@@ -189,6 +209,7 @@ def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 2
         seed: Non-negative seed; image ``i`` of a split depends only on (seed, split, i).
         overwrite: Replace existing ``annotations/``, ``train2017/`` and ``val2017/`` in ``root``;
             without it a non-empty one raises ``FileExistsError``.
+        appearance: ``'target'`` or ``'source'`` (see :func:`make_shapes_image`).
 
     Returns:
         ``dict(root, height, width, seed, splits)`` where ``splits[split]`` is
@@ -199,6 +220,7 @@ def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 2
             raise ValueError(f'{name} must be non-negative, got {value}')
     if height < 32 or width < 32:
         raise ValueError(f'height and width must be at least 32, got {height}x{width}')
+    _colours(appearance)
     root = Path(root)
     prepare_root(root, ('annotations', 'train2017', 'val2017'), overwrite)
     (root / 'annotations').mkdir(parents=True, exist_ok=True)
@@ -214,7 +236,7 @@ def generate_coco(root: Union[str, Path], num_train: int = 100, num_val: int = 2
             image_id = index + 1
             file_name = f'{image_id:012d}.jpg'
             rng = np.random.default_rng([seed, split_code, index])
-            scene = make_shapes_image(rng, height, width)
+            scene = make_shapes_image(rng, height, width, appearance=appearance)
             bgr = cv2.cvtColor(scene.image, cv2.COLOR_RGB2BGR)
             if not cv2.imwrite(str(img_dir / file_name), bgr,
                                [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]):

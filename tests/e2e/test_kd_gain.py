@@ -194,3 +194,59 @@ def test_killed_teacher_and_killed_arm_resume_and_are_never_reported_unfinished(
     (cwd_dir,) = {osp.dirname(r['checkpoint']) for r in result['runs'] if r['method'] == 'cwd'}
     with open(osp.join(tools.cwd, cwd_dir, 'train_resumed.log')) as f:
         assert 'resumed epoch: 0, iter: 2' in f.read()
+
+
+def _backbone(state: dict) -> dict:
+    return {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
+
+
+def test_pretrained_regime_starts_teacher_and_students_from_source_backbones(tools):
+    cwd_config = osp.join(CONFIGS, 'cwd/demo/cwd_pspnet_r50-narrow_r18-narrow_synthcity.py')
+    args = [sys.executable, osp.join(ROOT, 'tools', 'benchmark_kd_gain.py'),
+            '--method', f'cwd={cwd_config}', '--seeds', '0', '1', '--pretrain-iters', '4',
+            '--teacher-iters', '4', '--student-iters', '4', '--num-train', '8', '--num-val', '4',
+            '--data-root', 'data/kdp', '--work-dir', 'kdp']
+    out = tools.run(args)
+    assert 'pretrained regime (4 it per backbone on data/kdp_source)' in out
+    with open(osp.join(tools.cwd, 'kdp', 'kd_gain_pretrained.json')) as f:
+        result = json.load(f)
+    assert result['regime'] == 'pretrained'
+    # the source data: the training images only, same labels as the target generator would draw
+    # with its seed, another look
+    source = osp.join(tools.cwd, 'data', 'kdp_source')
+    assert len(os.listdir(osp.join(source, 'leftImg8bit', 'train', 'alphaburg'))) > 0
+    assert not osp.isdir(osp.join(source, 'leftImg8bit', 'val', 'alphaburg'))
+    # each backbone file holds exactly its pretraining run's final backbone weights
+    backbones = {}
+    for name in ('pspnet_r50-narrow_synthcity', 'pspnet_r18-narrow_synthcity'):
+        (folder,) = [d for d in os.listdir(osp.join(tools.cwd, 'kdp', 'pretrained'))
+                     if d.startswith(name + '_4it')]
+        folder = osp.join(tools.cwd, 'kdp', 'pretrained', folder)
+        backbone = torch.load(osp.join(folder, 'backbone.pth'), weights_only=True)['state_dict']
+        trained = _backbone(_student_state(osp.join(folder, 'iter_4.pth')))
+        assert backbone.keys() == trained.keys() and len(backbone) > 10
+        assert _max_difference(backbone, trained) == 0
+        backbones[name] = backbone
+        with open(osp.join(folder, 'train.log')) as f:
+            assert 'data/kdp_source' in f.read()
+    # every student starts from the student's pretrained backbone, its heads from its seed
+    inits = {}
+    for seed in (0, 1):
+        path = osp.join(tools.cwd, 'kdp', 'inits')
+        (name,) = [f for f in os.listdir(path) if f.startswith(
+            f'pspnet_r18-narrow_synthcity_seed{seed}_pre4it')]
+        inits[seed] = _student_state(osp.join(path, name))
+        assert _max_difference(_backbone(inits[seed]),
+                               backbones['pspnet_r18-narrow_synthcity']) == 0
+    heads = [{k: v for k, v in inits[s].items() if k.startswith('decode_head.')} for s in (0, 1)]
+    assert _max_difference(*heads) > 1e-2
+    # the teacher trained from its own pretrained backbone (StudentInitHook), then on the target
+    teacher_dir = osp.dirname(result['teacher']['checkpoint'])
+    with open(osp.join(tools.cwd, teacher_dir, 'train.log')) as f:
+        log = f.read()
+    assert 'StudentInitHook: student (EncoderDecoder) loaded from' in log and '_pre4it_' in log
+    assert result['teacher']['backbone'].endswith('backbone.pth')
+    # every run of the pretrained regime is apart from the scratch regime's (its own folders)
+    assert all('_pre4it_' in r['checkpoint'] for r in result['runs'])
+    again = tools.run(args)
+    assert 'tools/train.py' not in again

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import kdseg  # noqa: F401  (applies the compat fixes before mmseg is used)
+from kdseg.datasets.synthetic_cityscapes import APPEARANCES
 from kdseg.datasets import (CITYSCAPES_CLASSES, CITYSCAPES_LABELS, IGNORE_INDEX,
                             generate_cityscapes, make_street_scene, train_ids_to_label_ids)
 
@@ -167,3 +168,16 @@ def test_mmseg_cityscapes_metric_reads_label_and_instance_ids(root, tmp_path):
     results = metric.evaluate(len(dataset))
     assert results['averageScoreCategories'] == pytest.approx(1.0)
     assert results['averageScoreInstCategories'] == pytest.approx(1.0)
+
+
+def test_source_appearance_keeps_the_scene_and_changes_every_class_look():
+    target = make_street_scene(np.random.default_rng(5))
+    source = make_street_scene(np.random.default_rng(5), appearance='source')
+    assert np.array_equal(target.train_ids, source.train_ids)
+    assert np.array_equal(target.instance_ids, source.instance_ids)
+    assert np.abs(target.image.astype(int) - source.image).mean() > 10
+    for train_id, look in APPEARANCES['target'].items():
+        other = APPEARANCES['source'][train_id]
+        assert other.rgb != look.rgb and other.texture != look.texture, train_id
+    with pytest.raises(ValueError, match="appearance must be one of \\['source', 'target'\\]"):
+        make_street_scene(np.random.default_rng(5), appearance='imagenet')

@@ -139,3 +139,20 @@ def test_mmdet_coco_dataset_loads_and_gt_scores_full_ap(root):
     results = metric.evaluate(len(dataset))
     assert results['coco/bbox_mAP'] > 0.95
     assert results['coco/segm_mAP'] > 0.95
+
+
+def test_source_appearance_keeps_the_shapes_and_swaps_the_colour_ranges():
+    target = make_shapes_image(np.random.default_rng(5))
+    source = make_shapes_image(np.random.default_rng(5), appearance='source')
+    assert [(i.category_id, i.polygon) for i in target.instances] == \
+        [(i.category_id, i.polygon) for i in source.instances]
+    inside = np.any([i.mask for i in target.instances], axis=0).astype(bool)
+
+    def saturation(image, where):
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+        return hsv[..., 1][where].mean()
+    # target: vivid shapes on a muted backdrop; source: the other way round
+    assert saturation(target.image, inside) > saturation(target.image, ~inside)
+    assert saturation(source.image, inside) < saturation(source.image, ~inside)
+    with pytest.raises(ValueError, match='appearance must be one of'):
+        make_shapes_image(np.random.default_rng(5), appearance='imagenet')

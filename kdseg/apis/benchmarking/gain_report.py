@@ -125,14 +125,16 @@ def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
 
 def write_report(result: dict, out_dir: str, title: str = '') -> Dict[str, str]:
     """Write ``kd_gain.json`` (every run, the rows, the protocol) and ``kd_gain.png`` under
-    ``out_dir``; returns their paths and the table. ``result['metric']`` (default mIoU) names
-    the runs' score."""
+    ``out_dir`` (``kd_gain_pretrained.*`` for the pretrained regime, so the two regimes' reports
+    of one work dir stand side by side); returns their paths and the table.
+    ``result['metric']`` (default mIoU) names the runs' score."""
     metric = result.get('metric', METRIC)
     rows = summarise(result['runs'], metric=metric)
     teacher = result.get('teacher')
     os.makedirs(out_dir, exist_ok=True)
-    png = plot_gains(rows, osp.join(out_dir, 'kd_gain.png'), teacher, title, metric)
-    path = osp.join(out_dir, 'kd_gain.json')
+    stem = 'kd_gain_pretrained' if result.get('regime') == 'pretrained' else 'kd_gain'
+    png = plot_gains(rows, osp.join(out_dir, stem + '.png'), teacher, title, metric)
+    path = osp.join(out_dir, stem + '.json')
     with open(path, 'w') as f:
         json.dump(dict(result, rows=rows), f, indent=1)
     return dict(json=path, png=png, table=format_table(rows, teacher, metric))

@@ -6,15 +6,24 @@
    mIoU, COCO-format for mmdet students, scored by box AP): a training set with the report val
    set, and a *selection* val set drawn with another generator seed, for choosing
    hyper-parameters on data the reported numbers never see;
-2. the teacher, trained once and cached by its resolved config, budget, seed and data;
-3. per seed, the student's initial weights (:func:`save_student_init`), saved once;
-4. per seed, every arm (the student alone and each distillation config) trained with
+2. in the *pretrained regime* (``pretrain_iters > 0``), the stand-in for ImageNet weights: the
+   teacher's and the student's configs trained once each on the *source* data (same generator,
+   another seed and another appearance: other class colours and textures, or other colour ranges
+   for the shapes; :func:`pretrain_backbone`), of which only the ``backbone.*`` weights are kept,
+   as a real config's ``init_cfg=dict(type='Pretrained', ...)`` keeps ImageNet's; cached like the
+   teacher. In the *scratch regime* (``pretrain_iters == 0``) every model starts from random
+   weights;
+3. the teacher, trained once from its initial weights (its pretrained backbone, if any) and cached
+   by its resolved config, budget, seed, data and initial weights;
+4. per seed, the student's initial weights (:func:`save_student_init`: the model's own
+   initialisation at that seed with the pretrained backbone, if any), saved once;
+5. per seed, every arm (the student alone and each distillation config) trained with
    ``tools/train.py --student-init`` from those weights at that seed, with the same budget: the
    arms of a seed see the same start, batches, augmentations and dropout masks
    (:class:`kdseg.engine.hooks.StudentInitHook`, :mod:`kdseg.engine.teacher_rng`); a
    self-distillation arm (FRSKD: no ``model.teacher_ckpt`` in its config) trains without the
    teacher;
-5. every final student evaluated by ``tools/test.py`` with the *student's* config (a distiller
+6. every final student evaluated by ``tools/test.py`` with the *student's* config (a distiller
    checkpoint's ``architecture.*`` part), so all arms go through one metric path.
 
 Every step is the command a user would type, run as a subprocess with its own runner and
@@ -42,7 +51,8 @@ from mmengine.runner import set_random_seed
 
 from ...datasets import generate_cityscapes, generate_coco
 
-__all__ = ['TASKS', 'Protocol', 'ensure_data', 'run_protocol', 'save_student_init', 'step_time']
+__all__ = ['TASKS', 'Protocol', 'ensure_data', 'pretrain_backbone', 'run_protocol',
+           'save_student_init', 'step_time']
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # the checkout
 STUDENT = 'student'  # the arm name of the student alone
@@ -89,12 +99,19 @@ class Protocol:
     num_val: int = 200
     data_seed: int = 0
     cfg_options: List[str] = field(default_factory=list)  # for every student arm
+    pretrain_iters: int = 0  # the pretraining stage's budget per backbone; 0: scratch regime
+    source_root: str = ''  # the pretraining (source) data; default data_root + '_source'
 
     def __post_init__(self) -> None:
         if self.split not in ('report', 'select'):
             raise ValueError(f'split must be "report" or "select", got {self.split!r}')
         if STUDENT in self.methods:
             raise ValueError(f'{STUDENT!r} is the student-alone arm; name the method otherwise')
+        if self.pretrain_iters < 0:
+            raise ValueError(f'pretrain_iters must be 0 (scratch) or more, got '
+                             f'{self.pretrain_iters}')
+        if not self.source_root:
+            self.source_root = self.data_root.rstrip('/') + '_source'
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f'seeds must be distinct and at least one, got {list(self.seeds)}')
         for what, path in [('teacher', self.teacher_config), ('student', self.student_config),
@@ -116,19 +133,24 @@ class Protocol:
 
 
 def ensure_data(p: Protocol) -> None:
-    """Generate the training + report set and the selection set where they are missing; an
-    existing set must hold the protocol's image counts (else ValueError naming the folder)."""
+    """Generate the training + report set, the selection set and (pretrained regime) the source
+    set where they are missing; an existing set must hold the protocol's image counts (else
+    ValueError naming the folder). The source set is ``num_train`` training images drawn with
+    generator seed ``data_seed + 2`` and ``appearance='source'``; it has no val images."""
     task = p.task
-    for root, num_train, seed, flag in ((p.data_root, p.num_train, p.data_seed, '--data-root'),
-                                        (p.select_root, 0, p.data_seed + 1, '--select-root')):
+    sets = [(p.data_root, p.num_train, p.num_val, p.data_seed, 'target', '--data-root'),
+            (p.select_root, 0, p.num_val, p.data_seed + 1, 'target', '--select-root')]
+    if p.pretrain_iters:
+        sets.append((p.source_root, p.num_train, 0, p.data_seed + 2, 'source', '--source-root'))
+    for root, num_train, num_val, seed, appearance, flag in sets:
         counts = {split: len(glob.glob(osp.join(root, task.images.format(split=split))))
                   for split in ('train', 'val')}
         if not any(counts.values()):
-            task.generate(root, num_train, p.num_val, seed=seed)
-        elif counts != dict(train=num_train, val=p.num_val):
+            task.generate(root, num_train, num_val, seed=seed, appearance=appearance)
+        elif counts != dict(train=num_train, val=num_val):
             raise ValueError(f'{flag} {root!r} holds {counts["train"]} training and '
                              f'{counts["val"]} val images; this protocol needs {num_train} and '
-                             f'{p.num_val} (--num-train, --num-val): remove the folder to '
+                             f'{num_val} (--num-train, --num-val): remove the folder to '
                              f'regenerate it, or point {flag} elsewhere')
 
 
@@ -261,15 +283,21 @@ def evaluate(task: Task, config: str, checkpoint: str, work_dir: str,
         return json.load(f)
 
 
-def save_student_init(config: str, seed: int, path: str) -> str:
+def save_student_init(config: str, seed: int, path: str, backbone: Optional[str] = None) -> str:
     """Build the model of ``config`` at ``seed``, initialise it as the runner would
-    (``init_weights``) and save its state dict to ``path`` (kept if it exists)."""
+    (``init_weights``), then, given a ``backbone`` checkpoint (:func:`pretrain_backbone`), load
+    it into ``model.backbone`` strictly, as a config's ``init_cfg=dict(type='Pretrained')``
+    would; save the state dict to ``path`` (kept if it exists)."""
     if not osp.isfile(path):
         cfg = Config.fromfile(config)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         set_random_seed(seed)
         model = MODELS.build(cfg.model)
         model.init_weights()
+        if backbone:
+            from ...engine import load_weights
+            load_weights(model.backbone, backbone, key='--pretrain-iters',
+                         what=f'the backbone of {config}')
         os.makedirs(osp.dirname(path), exist_ok=True)
         torch.save(dict(state_dict=model.state_dict(), meta=dict(config=config, seed=seed)),
                    path)
@@ -278,6 +306,40 @@ def save_student_init(config: str, seed: int, path: str) -> str:
 
 def _stem(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
+
+
+BACKBONE = 'backbone.'
+
+
+def pretrain_backbone(p: Protocol, config: str) -> str:
+    """The pretraining stage for ``config``'s model: ``tools/train.py`` on the source data for
+    ``p.pretrain_iters`` iterations (seed ``p.teacher_seed``, cached by the resolved config,
+    budget, seed and source folder), then the ``backbone.*`` weights of its final checkpoint
+    saved as ``backbone.pth`` next to it (the rest, neck and heads, is dropped: a model starts
+    from it as from ImageNet weights). Returns that file."""
+    from ...compat import safe_torch_load
+    task = p.task
+    key = _fingerprint(_resolved(config), str(p.pretrain_iters), str(p.teacher_seed),
+                       osp.abspath(p.source_root))
+    work_dir = osp.join(p.work_dir, 'pretrained',
+                        f'{_stem(config)}_{p.pretrain_iters}it_seed{p.teacher_seed}_{key}')
+    path = osp.join(work_dir, 'backbone.pth')
+    if not osp.isfile(path):
+        # the val keys point at the target's report set only to satisfy the config: pretraining
+        # never evaluates (val_begin), the data check only reads it
+        checkpoint = _train(config, work_dir, p.pretrain_iters,
+                            _data_options(task, p.source_root, p.data_root) + [
+                                f'train_cfg.val_begin={NO_VAL}',
+                                f'randomness.seed={p.teacher_seed}'])
+        weights = safe_torch_load(checkpoint, map_location='cpu')['state_dict']
+        backbone = {k[len(BACKBONE):]: v for k, v in weights.items() if k.startswith(BACKBONE)}
+        if not backbone:
+            raise ValueError(f'{config}: its checkpoint {checkpoint} has no backbone.* weights '
+                             'to pretrain with')
+        torch.save(dict(state_dict=backbone, meta=dict(config=config, source=p.source_root,
+                                                       iter=p.pretrain_iters)), path + '.tmp')
+        os.replace(path + '.tmp', path)
+    return path
 
 
 def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
@@ -290,23 +352,36 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
     train_data = _data_options(task, p.data_root, p.data_root)
     no_val = [f'train_cfg.val_begin={NO_VAL}']
 
+    backbones = {config: pretrain_backbone(p, config) if p.pretrain_iters else None
+                 for config in (p.teacher_config, p.student_config)}
+    regime = f'_pre{p.pretrain_iters}it' if p.pretrain_iters else ''
+    teacher_init = []
+    if p.pretrain_iters:
+        teacher_init = ['--student-init', save_student_init(
+            p.teacher_config, p.teacher_seed,
+            osp.join(p.work_dir, 'inits', f'{_stem(p.teacher_config)}_seed{p.teacher_seed}'
+                     f'{regime}_{_fingerprint(backbones[p.teacher_config])}.pth'),
+            backbones[p.teacher_config])]
     key = _fingerprint(_resolved(p.teacher_config), str(p.teacher_iters), str(p.teacher_seed),
-                       osp.abspath(p.data_root))
+                       osp.abspath(p.data_root), *teacher_init)
     teacher_dir = osp.join(p.work_dir, 'teachers',
-                           f'{_stem(p.teacher_config)}_{p.teacher_iters}it_seed{p.teacher_seed}_'
-                           f'{key}')
+                           f'{_stem(p.teacher_config)}_{p.teacher_iters}it_seed{p.teacher_seed}'
+                           f'{regime}_{key}')
     log(f'teacher: {teacher_dir}')
     teacher_ckpt = _train(p.teacher_config, teacher_dir, p.teacher_iters,
-                          train_data + no_val + [f'randomness.seed={p.teacher_seed}'])
+                          train_data + no_val + [f'randomness.seed={p.teacher_seed}'],
+                          teacher_init)
     teacher_metrics = evaluate(task, p.teacher_config, teacher_ckpt,
                                osp.join(teacher_dir, f'test_{p.split}'), p.eval_root)
 
     arms = {STUDENT: (p.student_config, []), **p.methods}
     runs = []
     for seed in p.seeds:
+        backbone = backbones[p.student_config]
         init = save_student_init(
             p.student_config, seed,
-            osp.join(p.work_dir, 'inits', f'{_stem(p.student_config)}_seed{seed}.pth'))
+            osp.join(p.work_dir, 'inits', f'{_stem(p.student_config)}_seed{seed}' + (
+                f'{regime}_{_fingerprint(backbone)}' if backbone else '') + '.pth'), backbone)
         for name, (config, variant) in arms.items():
             options = train_data + no_val + [f'randomness.seed={seed}', *p.cfg_options, *variant]
             if name != STUDENT and 'teacher_ckpt' in Config.fromfile(config).model:
@@ -314,7 +389,7 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
             key = _fingerprint(_resolved(config), init, *options)
             folder = re.sub(r'[^\w.-]+', '_', name)
             work_dir = osp.join(p.work_dir, 'runs',
-                                f'{folder}_{p.student_iters}it_seed{seed}_{key}')
+                                f'{folder}_{p.student_iters}it_seed{seed}{regime}_{key}')
             log(f'{name}, seed {seed}: {work_dir}')
             checkpoint = _train(config, work_dir, p.student_iters, options,
                                 ['--student-init', init])
@@ -324,10 +399,13 @@ def run_protocol(p: Protocol, log=print) -> Dict[str, object]:
                          task.metric: metrics[task.key] * task.scale, 'metrics': metrics,
                          'step_time': step_time(work_dir), 'checkpoint': checkpoint,
                          'iters': checkpoint_iter(checkpoint)})
-    teacher = {'config': p.teacher_config, 'seed': p.teacher_seed,
+    teacher = {'config': p.teacher_config, 'seed': p.teacher_seed, 'backbone': backbones[
+               p.teacher_config],
                'iters': checkpoint_iter(teacher_ckpt),
                task.metric: teacher_metrics[task.key] * task.scale, 'metrics': teacher_metrics,
                'step_time': step_time(teacher_dir), 'checkpoint': teacher_ckpt}
     return dict(protocol={k: (list(v) if isinstance(v, tuple) else v)
                           for k, v in vars(p).items()},
+                regime='pretrained' if p.pretrain_iters else 'scratch',
+                student_backbone=backbones[p.student_config],
                 metric=task.metric, teacher=teacher, runs=runs)
