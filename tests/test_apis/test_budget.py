@@ -98,3 +98,22 @@ def test_epoch_based_config_is_refused_naming_the_key():
         set_iteration_budget(cfg, 10)
     with pytest.raises(ValueError, match='positive'):
         set_iteration_budget(Config(dict(train_cfg=dict(max_iters=5))), 0)
+
+
+def test_frskd_seg_schedule_keeps_its_place_in_the_run():
+    """The ramp's steps, the LR drop at the start of distillation and the end of the detached
+    self-teacher input all move with the budget, and stay at the same iteration."""
+    cfg = Config(dict(
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=400),
+        model=dict(type='FRSKD', detach_self_teacher_input_until=266),
+        param_scheduler=[dict(type='MultiStepLR', by_epoch=False, milestones=[266], gamma=0.1)],
+        custom_hooks=[dict(type='DistillRampHook', begin_iter=266, ramp_iters=134,
+                           step_iters=50)]))
+    set_iteration_budget(cfg, 1200)
+    hook = cfg.custom_hooks[0]
+    assert (hook.begin_iter, hook.ramp_iters, hook.step_iters) == (798, 402, 150)
+    assert cfg.param_scheduler[0].milestones == [798]
+    assert cfg.model.detach_self_teacher_input_until == 798
+    set_iteration_budget(cfg, 2)  # a step is never shorter than one iteration
+    assert cfg.custom_hooks[0].step_iters == 1
+    assert cfg.model.detach_self_teacher_input_until == cfg.custom_hooks[0].begin_iter == 1

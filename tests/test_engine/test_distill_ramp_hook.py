@@ -140,3 +140,32 @@ def test_clear_errors():
             DistillRampHook(bad, 1)
         with pytest.raises(ValueError, match='ramp_iters must be an int >= 0'):
             DistillRampHook(1, bad)
+
+
+def test_step_iters_is_the_authors_per_epoch_ramp():
+    """warmup 40 of 60 epochs, E iterations an epoch: iteration i of epoch e = i // E gets the
+    authors' sigmoid_rampup(e + 1 - 40, 60 - 40) for the whole epoch."""
+    epochs, warmup, per_epoch = 60, 40, 7
+    hook = DistillRampHook(begin_iter=warmup * per_epoch,
+                           ramp_iters=(epochs - warmup) * per_epoch, step_iters=per_epoch)
+    for it in range(epochs * per_epoch):
+        assert hook.scale(it) == pytest.approx(
+            _expected(it // per_epoch, warmup, epochs - warmup), rel=1e-12, abs=0), it
+    # constant within an epoch, a new value at each epoch's first iteration
+    first = warmup * per_epoch
+    assert len({hook.scale(first + k) for k in range(per_epoch)}) == 1
+    assert hook.scale(first + per_epoch) > hook.scale(first + per_epoch - 1)
+
+
+def test_step_iters_of_one_is_the_per_iteration_ramp_and_a_ragged_last_step_ends_at_one():
+    per_iter, stepped = DistillRampHook(5, 8), DistillRampHook(5, 8, step_iters=1)
+    assert [per_iter.scale(i) for i in range(20)] == [stepped.scale(i) for i in range(20)]
+    hook = DistillRampHook(begin_iter=2, ramp_iters=5, step_iters=2)  # steps of 2, 2, then 1
+    assert [hook.scale(i) for i in range(2, 8)] == pytest.approx(
+        [np.exp(-5 * 0.6**2)] * 2 + [np.exp(-5 * 0.2**2)] * 2 + [1.0, 1.0])
+
+
+def test_step_iters_must_be_positive():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match='step_iters must be a positive int'):
+            DistillRampHook(1, 1, step_iters=bad)

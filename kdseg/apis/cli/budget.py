@@ -45,7 +45,10 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
       ``begin``, ``end``, ``milestones`` and ``T_max`` are scaled by ``iters / old max_iters``; a
       warm-up keeps at least one iteration, and every scheduler ends after it begins;
     * a ``DistillWarmupHook`` in ``custom_hooks`` scales its ``warmup_iters`` the same way, and a
-      ``DistillRampHook`` its start and end (``begin_iter``, ``begin_iter + ramp_iters``).
+      ``DistillRampHook`` its start and end (``begin_iter``, ``begin_iter + ramp_iters``) and
+      the length of its steps (``step_iters``, at least 1);
+    * FRSKD's ``model.detach_self_teacher_input_until`` (an iteration when > 0) scales the same
+      way, so it keeps its place against the ramp and the LR milestones.
 
     Raises ValueError for an epoch-based config (the key to change there is
     ``train_cfg.max_epochs``) or a non-positive ``iters``.
@@ -76,4 +79,10 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
             end = hook['begin_iter'] + hook.get('ramp_iters', 0)
             hook['begin_iter'] = _scaled(hook['begin_iter'], old, iters)
             hook['ramp_iters'] = _scaled(end, old, iters) - hook['begin_iter']
+            if 'step_iters' in hook:
+                hook['step_iters'] = max(1, _scaled(hook['step_iters'], old, iters))
+    model = cfg.get('model') or {}
+    if model.get('detach_self_teacher_input_until', 0) > 0:
+        model['detach_self_teacher_input_until'] = _scaled(
+            model['detach_self_teacher_input_until'], old, iters)
     return cfg

@@ -14,21 +14,27 @@ __all__ = ['DistillRampHook']
 class DistillRampHook(Hook):
     """Hold the distillation loss weights at ``0`` for ``begin_iter`` iterations, then ramp them
     to their configured values over ``ramp_iters`` iterations along FRSKD's sigmoid-shaped
-    curve. At iteration ``i`` (``runner.iter``, 0-based) a loss configured with weight ``w``
-    gets ``w * scale(i)``, where::
+    curve, in steps of ``step_iters`` iterations. At iteration ``i`` (``runner.iter``, 0-based)
+    a loss configured with weight ``w`` gets ``w * scale(i)``, where (s = ``step_iters``)::
 
         scale(i) = 0                                  for i < begin_iter
         scale(i) = exp(-5 * (1 - t) ** 2)             for i >= begin_iter,
-            t = min(i + 1 - begin_iter, ramp_iters) / ramp_iters
+            k = (i - begin_iter) // s                 the step i is in (0, 1, ...)
+            t = min((k + 1) * s, ramp_iters) / ramp_iters
 
-    and ``scale(i) = 1`` from ``begin_iter`` on when ``ramp_iters == 0``. The weight reaches its
-    configured value at iteration ``begin_iter + ramp_iters - 1`` and stays there.
+    and ``scale(i) = 1`` from ``begin_iter`` on when ``ramp_iters == 0``. With ``s = 1`` (the
+    default) the ramp moves every iteration, t = min(i + 1 − begin_iter, ramp_iters) /
+    ramp_iters, and the weight reaches its configured value at iteration
+    ``begin_iter + ramp_iters − 1``; with ``s > 1`` it holds each value for s iterations, the
+    last step cut short at the end of the ramp if s does not divide ``ramp_iters``.
 
     Reference: Ji et al., "Refine Myself by Teaching Myself: Feature Refinement via
     Self-Knowledge Distillation" (FRSKD, CVPR 2021), MingiJi/FRSKD ``segmentation/main.py``,
     which scales the distillation terms by
-    ``sigmoid_rampup(epoch + 1 - warmup, num_epochs - warmup)`` after ``warmup`` epochs; here
-    epochs are iterations (``begin_iter = warmup``, ``ramp_iters = num_epochs - warmup``).
+    ``sigmoid_rampup(epoch + 1 - warmup, num_epochs - warmup)`` for the whole of each epoch
+    from epoch ``warmup`` on. With E iterations per epoch that is ``begin_iter = warmup·E``,
+    ``ramp_iters = (num_epochs − warmup)·E``, ``step_iters = E`` (k is then the epoch minus
+    ``warmup``); ``step_iters = 1`` is the same curve moved every iteration.
 
     Why: FRSKD's teacher is the network's own self-teacher branch, trained alongside it. Until
     that branch has learnt the task its refined features and predictions are no better than the
@@ -43,10 +49,15 @@ class DistillRampHook(Hook):
     Example (an 80k-iteration schedule, distillation off for the first two thirds)::
 
         custom_hooks = [dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667)]
+        # the authors' per-epoch steps (Cityscapes at 8 images a step: 372 iterations an epoch)
+        custom_hooks = [dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667,
+                             step_iters=372)]
 
     Args:
         begin_iter: iterations with the weights at ``0`` (>= 0).
         ramp_iters: iterations of the ramp (>= 0; ``0`` switches straight to full weight).
+        step_iters: iterations each value of the ramp is held for (>= 1; the authors': an
+            epoch). Defaults to 1 (a new value every iteration).
         losses: names of the distillation losses to schedule; default every one.
     """
 
@@ -55,9 +66,12 @@ class DistillRampHook(Hook):
     def __init__(self,
                  begin_iter: int,
                  ramp_iters: int,
+                 step_iters: int = 1,
                  losses: Optional[list] = None) -> None:
         self.begin_iter = check_nonnegative_int('DistillRampHook', 'begin_iter', begin_iter)
         self.ramp_iters = check_nonnegative_int('DistillRampHook', 'ramp_iters', ramp_iters)
+        self.step_iters = check_nonnegative_int('DistillRampHook', 'step_iters', step_iters,
+                                                minimum=1)
         self.losses = losses
         self._full: Dict[str, float] = {}
 
@@ -67,7 +81,8 @@ class DistillRampHook(Hook):
             return 0.0
         if self.ramp_iters == 0:
             return 1.0
-        t = min(it + 1 - self.begin_iter, self.ramp_iters) / self.ramp_iters
+        step = (it - self.begin_iter) // self.step_iters
+        t = min((step + 1) * self.step_iters, self.ramp_iters) / self.ramp_iters
         return math.exp(-5.0 * (1.0 - t)**2)
 
     def before_train(self, runner) -> None:
