@@ -198,15 +198,16 @@ def _method_folders() -> List[str]:
 @pytest.mark.parametrize('method', sorted(set(METHODS) | set(_method_folders())))
 def test_every_method_folder_has_real_scale_configs_and_demo_twins(method):
     """configs/<method>/ holds its real-scale configs, configs/<method>/demo/ their CPU-sized twins,
-    all named {method}_{teacher}_{student}_... ({method}_{student}_... for self-distillation), all
-    collected by the tests above."""
+    all named {method}_{teacher}_{student}_... ({method}_{student}_... for self-distillation; a
+    variant of the method as one hyphenated token, mmdet-style: frskd-seg_...), all collected by
+    the tests above."""
     folder = osp.join(CONFIGS, method)
     real = [f for f in ALL_CONFIGS if osp.dirname(f) == folder]
     demo = [f for f in DEMO_TWINS if osp.dirname(f) == osp.join(folder, 'demo')]
     assert real, f'no real-scale config collected under configs/{method}/'
     assert demo, f'no demo twin collected under configs/{method}/demo/'
     for path in real + demo:
-        assert osp.basename(path).startswith(f'{method}_'), path
+        assert re.match(rf'{re.escape(method)}(-[a-z0-9]+)?_', osp.basename(path)), path
         assert _is_distill(_load(path)), f'{path} is not a distillation config'
 
 
