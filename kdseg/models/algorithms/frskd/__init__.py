@@ -1,8 +1,9 @@
 """FRSKD: self-knowledge distillation with a BiFPN self-teacher (Ji et al., CVPR 2021,
 `arXiv 2103.08273 <https://arxiv.org/abs/2103.08273>`_; METHODS.md section 4).
 
-There is no external teacher. A self-teacher (:class:`kdseg.models.self_teachers.BiFPNSelfTeacher`)
-refines the features the student's heads read; the self-teacher is trained on the task through
+There is no external teacher. A self-teacher (:class:`kdseg.models.self_teachers.BiFPNSelfTeacher`,
+the authors' classification BiFPNc, or :class:`~kdseg.models.self_teachers.BiFPNSegSelfTeacher`,
+their segmentation BiFPNSeg stack) refines the features the student's heads read; the self-teacher is trained on the task through
 its own prediction head, and the student learns from it by attention transfer on the features and
 soft-label KD on the predictions. mmrazor's ``SingleTeacherDistill`` needs a separate teacher
 model and recorders, and its ``SelfDistill`` compares recorded layers of one model; neither runs a
