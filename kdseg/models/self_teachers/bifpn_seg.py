@@ -87,9 +87,11 @@ class BiFPNSegSelfTeacher(nn.Module):
 
         X⁰_i = F_i                      where c_i = d (the authors': their levels share a width)
         X⁰_i = PW_i(F_i)                where c_i ≠ d; PW = ReLU(BN(Conv1×1, no bias)), c_i → d
-        Xᵏ⁺¹ = BiFPNSeg_k(Xᵏ)            k = 0 … K−2, top-down then bottom-up (:class:`BiFPNSegLayer`)
+        Xᵏ⁺¹ = BiFPNSeg_k(Xᵏ)            k = 0 … K−2, top-down then bottom-up
         T    = BiFPNSeg_{K−1}(X^{K−1})  the last layer top-down only: T_i = U_i
         outputs T_i: (B, d, H_i, W_i)
+
+    (one layer: :class:`BiFPNSegLayer`, whose docstring has U_i and the nodes' equations).
 
     What is the authors' (followed exactly; ``tests/test_models/test_self_teachers/
     reference_seg.py`` is an independent float64 formulation of their code):

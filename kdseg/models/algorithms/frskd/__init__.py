@@ -3,11 +3,12 @@
 
 There is no external teacher. A self-teacher (:class:`kdseg.models.self_teachers.BiFPNSelfTeacher`,
 the authors' classification BiFPNc, or :class:`~kdseg.models.self_teachers.BiFPNSegSelfTeacher`,
-their segmentation BiFPNSeg stack) refines the features the student's heads read; the self-teacher is trained on the task through
-its own prediction head, and the student learns from it by attention transfer on the features and
-soft-label KD on the predictions. mmrazor's ``SingleTeacherDistill`` needs a separate teacher
-model and recorders, and its ``SelfDistill`` compares recorded layers of one model; neither runs a
-second prediction path on refined features, so FRSKD is an mmrazor ``BaseAlgorithm`` of its own.
+their segmentation BiFPNSeg stack) refines the features the student's heads read; the
+self-teacher is trained on the task through its own prediction head, and the student learns from
+it by attention transfer on the features and soft-label KD on the predictions. mmrazor's
+``SingleTeacherDistill`` needs a separate teacher model and recorders, and its ``SelfDistill``
+compares recorded layers of one model; neither runs a second prediction path on refined
+features, so FRSKD is an mmrazor ``BaseAlgorithm`` of its own.
 
 Files:
 

@@ -35,9 +35,10 @@ class FRSKD(BaseAlgorithm):
 
     Gradient flow, as the authors': KD and AT move only the student (the self-teacher's side is
     detached); the self-teacher's task loss flows through T into the student (its input F is not
-    detached), unless ``detach_self_teacher_input_until`` says otherwise. α and β follow ``loss_kd.loss_weight`` and ``loss_at.loss_weight``; the warm-up and
-    ramp of the reference (distillation off for the first 2/3 of training, then exp(−5(1−t)²))
-    is :class:`kdseg.engine.hooks.DistillRampHook`, which schedules ``model.distill_losses``.
+    detached), unless ``detach_self_teacher_input_until`` says otherwise. α and β follow
+    ``loss_kd.loss_weight`` and ``loss_at.loss_weight``; the warm-up and ramp of the reference
+    (distillation off for the first 2/3 of training, then exp(−5(1−t)²)) is
+    :class:`kdseg.engine.hooks.DistillRampHook`, which schedules ``model.distill_losses``.
 
     Tasks (the student, ``architecture``, decides):
 
