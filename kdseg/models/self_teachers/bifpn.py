@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from ...registry import register
 from .blocks import FastNormalizedFusion, PointwiseConvBlock, SeparableConvStack
+from .pyramid import check_pyramid
 from .resample import downsample_to, upsample_to
 
 __all__ = ['BiFPNSelfTeacher']
@@ -142,29 +143,7 @@ class BiFPNSelfTeacher(nn.Module):
         return len(self.in_channels)
 
     def _check_features(self, features: Sequence[Tensor]) -> None:
-        expected = ', '.join(f'(B, {c}, H_{i}, W_{i})' for i, c in enumerate(self.in_channels))
-        if isinstance(features, Tensor) or not isinstance(features, Sequence):
-            raise ValueError(f'features must be a sequence of {self.num_levels} tensors '
-                             f'{expected}, shallow to deep; got {type(features).__name__}')
-        if len(features) != self.num_levels:
-            raise ValueError(f'BiFPNSelfTeacher was built for {self.num_levels} levels '
-                             f'(in_channels={self.in_channels}) but got {len(features)} features')
-        for i, f in enumerate(features):
-            if not isinstance(f, Tensor) or f.dim() != 4 or f.shape[1] != self.in_channels[i]:
-                shape = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
-                raise ValueError(f'level {i}: expected a (B, {self.in_channels[i]}, H, W) feature '
-                                 f'(in_channels[{i}]={self.in_channels[i]}), got {shape}')
-            if i == 0:
-                continue
-            prev = features[i - 1]
-            if f.shape[0] != prev.shape[0]:
-                raise ValueError(f'level {i}: batch size {f.shape[0]} differs from level '
-                                 f'{i - 1}\'s {prev.shape[0]}')
-            if f.shape[2] > prev.shape[2] or f.shape[3] > prev.shape[3]:
-                raise ValueError(
-                    f'level {i}: size {tuple(f.shape[2:])} is larger than level {i - 1}\'s '
-                    f'{tuple(prev.shape[2:])}; features go shallow to deep, each level no larger '
-                    'than the previous one')
+        check_pyramid(features, self.in_channels, type(self).__name__, 'shallow to deep')
 
     def forward(self, features: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """(F_0, …, F_{L−1}) → (ReLU(T_0), …, ReLU(T_{L−1})).
