@@ -39,5 +39,5 @@ param_scheduler = [
 ]
 custom_hooks = [
     dict(type='DistillRampHook', begin_iter=begin_iter, ramp_iters=80000 - begin_iter,
-         step_iters=372)
+         step_iters='epoch')  # 2975 images / (4 GPUs x 2) = 372 iterations
 ]

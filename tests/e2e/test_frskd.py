@@ -69,3 +69,11 @@ def test_frskd_trains_with_its_ramp_and_tests_as_the_student(tools, family):
     trained = tools.validation(work)
     for key in keys:
         assert trained[key] == pytest.approx(metrics[key], abs=1e-4), (key, trained, metrics)
+
+
+def test_the_authors_per_epoch_ramp_reads_the_epoch_from_the_data(tools):
+    """The BiFPNSeg PSPNet twin holds each ramp value for an epoch (step_iters='epoch'): one pass
+    over the e2e training data, 16 images at 4 a step, whatever budget --iters sets."""
+    work = 'frskd-seg_epoch_ramp'
+    tools.train('frskd/demo/frskd-seg_pspnet_r18-narrow_synthcity.py', work, 6, *LOG_EVERY_ITER)
+    assert "DistillRampHook: step_iters='epoch' is 4 iterations" in tools.log(work)

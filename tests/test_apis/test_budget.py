@@ -117,3 +117,15 @@ def test_frskd_seg_schedule_keeps_its_place_in_the_run():
     set_iteration_budget(cfg, 2)  # a step is never shorter than one iteration
     assert cfg.custom_hooks[0].step_iters == 1
     assert cfg.model.detach_self_teacher_input_until == cfg.custom_hooks[0].begin_iter == 1
+
+
+def test_a_per_epoch_ramp_keeps_the_epoch_as_its_step():
+    """An epoch is a property of the data, not of the budget: 'epoch' is left as it is while
+    the ramp's start and length move."""
+    cfg = Config(dict(
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=400),
+        custom_hooks=[dict(type='DistillRampHook', begin_iter=266, ramp_iters=134,
+                           step_iters='epoch')]))
+    set_iteration_budget(cfg, 1200)
+    hook = cfg.custom_hooks[0]
+    assert (hook.begin_iter, hook.ramp_iters, hook.step_iters) == (798, 402, 'epoch')

@@ -4,9 +4,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from mmengine.dataset import InfiniteSampler
+from mmengine.logging import MMLogger
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import HOOKS
 from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
 
 from kdseg.engine.hooks import DistillRampHook
 
@@ -165,7 +168,37 @@ def test_step_iters_of_one_is_the_per_iteration_ramp_and_a_ragged_last_step_ends
         [np.exp(-5 * 0.6**2)] * 2 + [np.exp(-5 * 0.2**2)] * 2 + [1.0, 1.0])
 
 
-def test_step_iters_must_be_positive():
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match='step_iters must be a positive int'):
+def test_step_iters_must_be_positive_or_epoch():
+    for bad in (0, -1, 1.5, True, 'epochs', None):
+        with pytest.raises(ValueError, match=r"step_iters \(or 'epoch'\) must be a positive int"):
             DistillRampHook(1, 1, step_iters=bad)
+
+
+def test_step_iters_epoch_reads_one_pass_over_the_training_data():
+    """'epoch' is the length of the runner's training dataloader (mmengine's InfiniteSampler, as
+    the iteration-based configs use): 21 images at 3 a step hold each value for 7 iterations,
+    exactly as step_iters=7."""
+    data = list(range(21))
+    loader = DataLoader(data, batch_size=3, sampler=InfiniteSampler(data, shuffle=False))
+    runner = self_distill_runner(loss_kd=1.0)
+    runner.train_dataloader, runner.logger = loader, MMLogger.get_instance('ramp_epoch_test')
+    hook = DistillRampHook(begin_iter=14, ramp_iters=35, step_iters='epoch')
+    with pytest.raises(RuntimeError, match='once training starts'):
+        hook.scale(20)
+    seen = _run(runner, hook, range(60))
+    assert hook.step_iters == 7
+    fixed = DistillRampHook(begin_iter=14, ramp_iters=35, step_iters=7)
+    assert [w['loss_kd'] for w in seen] == [fixed.scale(i) for i in range(60)]
+    assert len({w['loss_kd'] for w in seen[14:21]}) == 1 and seen[21]['loss_kd'] > seen[20]['loss_kd']
+
+
+def test_step_iters_epoch_needs_a_dataloader_with_a_length():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(5))
+
+    runner = self_distill_runner(loss_kd=1.0)
+    runner.train_dataloader = DataLoader(Stream(), batch_size=2)
+    with pytest.raises(ValueError, match="step_iters='epoch' needs a training dataloader with a "
+                       'length'):
+        DistillRampHook(1, 4, step_iters='epoch').before_train(runner)

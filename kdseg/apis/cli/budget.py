@@ -46,7 +46,8 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
       warm-up keeps at least one iteration, and every scheduler ends after it begins;
     * a ``DistillWarmupHook`` in ``custom_hooks`` scales its ``warmup_iters`` the same way, and a
       ``DistillRampHook`` its start and end (``begin_iter``, ``begin_iter + ramp_iters``) and
-      the length of its steps (``step_iters``, at least 1);
+      the length of its steps when given in iterations (``step_iters``, at least 1; a
+      ``step_iters='epoch'`` stays one pass over the training data, whatever the budget);
     * FRSKD's ``model.detach_self_teacher_input_until`` (an iteration when > 0) scales the same
       way, so it keeps its place against the ramp and the LR milestones.
 
@@ -79,7 +80,7 @@ def set_iteration_budget(cfg: Config, iters: int) -> Config:
             end = hook['begin_iter'] + hook.get('ramp_iters', 0)
             hook['begin_iter'] = _scaled(hook['begin_iter'], old, iters)
             hook['ramp_iters'] = _scaled(end, old, iters) - hook['begin_iter']
-            if 'step_iters' in hook:
+            if isinstance(hook.get('step_iters'), int):  # 'epoch' is a data length: kept
                 hook['step_iters'] = max(1, _scaled(hook['step_iters'], old, iters))
     model = cfg.get('model') or {}
     if model.get('detach_self_teacher_input_until', 0) > 0:

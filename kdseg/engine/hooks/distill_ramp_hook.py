@@ -1,6 +1,6 @@
 """FRSKD's schedule for the distillation loss weights: off, then a sigmoid-shaped ramp."""
 import math
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -34,7 +34,10 @@ class DistillRampHook(Hook):
     ``sigmoid_rampup(epoch + 1 - warmup, num_epochs - warmup)`` for the whole of each epoch
     from epoch ``warmup`` on. With E iterations per epoch that is ``begin_iter = warmup·E``,
     ``ramp_iters = (num_epochs − warmup)·E``, ``step_iters = E`` (k is then the epoch minus
-    ``warmup``); ``step_iters = 1`` is the same curve moved every iteration.
+    ``warmup``); ``step_iters = 'epoch'`` takes E from the training dataloader when training
+    starts (``len(runner.train_dataloader)``: the iterations of one pass over the training set
+    on each process, whatever the budget), and ``step_iters = 1`` is the same curve moved every
+    iteration.
 
     Why: FRSKD's teacher is the network's own self-teacher branch, trained alongside it. Until
     that branch has learnt the task its refined features and predictions are no better than the
@@ -51,13 +54,15 @@ class DistillRampHook(Hook):
         custom_hooks = [dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667)]
         # the authors' per-epoch steps (Cityscapes at 8 images a step: 372 iterations an epoch)
         custom_hooks = [dict(type='DistillRampHook', begin_iter=53333, ramp_iters=26667,
-                             step_iters=372)]
+                             step_iters='epoch')]
 
     Args:
         begin_iter: iterations with the weights at ``0`` (>= 0).
         ramp_iters: iterations of the ramp (>= 0; ``0`` switches straight to full weight).
-        step_iters: iterations each value of the ramp is held for (>= 1; the authors': an
-            epoch). Defaults to 1 (a new value every iteration).
+        step_iters: iterations each value of the ramp is held for (an int >= 1), or
+            ``'epoch'`` for one pass over the training data (the authors'), read from the
+            runner's training dataloader in ``before_train``. Defaults to 1 (a new value every
+            iteration).
         losses: names of the distillation losses to schedule; default every one.
     """
 
@@ -66,17 +71,23 @@ class DistillRampHook(Hook):
     def __init__(self,
                  begin_iter: int,
                  ramp_iters: int,
-                 step_iters: int = 1,
+                 step_iters: Union[int, str] = 1,
                  losses: Optional[list] = None) -> None:
         self.begin_iter = check_nonnegative_int('DistillRampHook', 'begin_iter', begin_iter)
         self.ramp_iters = check_nonnegative_int('DistillRampHook', 'ramp_iters', ramp_iters)
-        self.step_iters = check_nonnegative_int('DistillRampHook', 'step_iters', step_iters,
-                                                minimum=1)
+        if step_iters != 'epoch':
+            step_iters = check_nonnegative_int('DistillRampHook', "step_iters (or 'epoch')",
+                                               step_iters, minimum=1)
+        self.step_iters = step_iters
         self.losses = losses
         self._full: Dict[str, float] = {}
 
     def scale(self, it: int) -> float:
-        """The factor on the configured weights at iteration ``it`` (0-based)."""
+        """The factor on the configured weights at iteration ``it`` (0-based); with
+        ``step_iters='epoch'`` only after ``before_train`` has read the epoch's length."""
+        if self.step_iters == 'epoch':
+            raise RuntimeError("DistillRampHook(step_iters='epoch') knows the epoch's length "
+                               'only once training starts (before_train)')
         if it < self.begin_iter:
             return 0.0
         if self.ramp_iters == 0:
@@ -86,8 +97,26 @@ class DistillRampHook(Hook):
         return math.exp(-5.0 * (1.0 - t)**2)
 
     def before_train(self, runner) -> None:
+        if self.step_iters == 'epoch':
+            self.step_iters = self._epoch_length(runner)
+            runner.logger.info(f"DistillRampHook: step_iters='epoch' is {self.step_iters} "
+                               'iterations (one pass over the training data)')
         self._losses, self._full, _ = find_loss_weights(runner.model, 'DistillRampHook',
                                                         self.losses)
+
+    @staticmethod
+    def _epoch_length(runner) -> int:
+        """Iterations of one pass over the training data on this process."""
+        try:
+            length = len(runner.train_dataloader)
+        except TypeError as err:  # a dataloader over an iterable dataset or sampler
+            raise ValueError("DistillRampHook: step_iters='epoch' needs a training dataloader "
+                             'with a length (train_dataloader.sampler); give step_iters as a '
+                             'number of iterations instead') from err
+        if length < 1:
+            raise ValueError("DistillRampHook: step_iters='epoch' found an empty training "
+                             'dataloader')
+        return length
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         scale = self.scale(runner.iter)
