@@ -9,6 +9,9 @@ _base_ = [
 
 model = dict(
     distiller=dict(
+        # Weight 5, kept at real scale. The CPU-sized twin (demo/) weighs w0/3 = 1.6667, the choice
+        # of tools/benchmark_kd_gain.py's pretrained regime (docs/benchmarks.md, "The weight
+        # grid").
         distill_losses=dict(loss_cwd=dict(type='ChannelWiseDivergence', tau=1, loss_weight=5)),
         student_recorders=dict(logits=dict(type='ModuleOutputs', source='decode_head.conv_seg')),
         teacher_recorders=dict(logits=dict(type='ModuleOutputs', source='decode_head.conv_seg')),

@@ -13,6 +13,9 @@ _base_ = [
 dist_loss = dict(type='DenseDISTLoss', beta=1.0, gamma=1.0, temperature=1.0)
 model = dict(
     distiller=dict(
+        # Weight 1 and 0.4, kept at real scale. The CPU-sized twin (demo/) weighs 3 and 1.2, the
+        # choice of tools/benchmark_kd_gain.py's pretrained regime (docs/benchmarks.md, "The weight
+        # grid").
         distill_losses=dict(
             loss_dist=dict(dist_loss, loss_weight=1.0),
             loss_dist_aux=dict(dist_loss, loss_weight=0.4)),

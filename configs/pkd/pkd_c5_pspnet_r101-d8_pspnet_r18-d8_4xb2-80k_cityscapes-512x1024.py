@@ -19,6 +19,8 @@ model = dict(
                 kernel_size=1,
                 norm_cfg=None,
                 act_cfg=None)),
+        # Weight 6, kept at real scale. The CPU-sized twin (demo/) weighs 3 x 6 = 18, the choice of
+        # tools/benchmark_kd_gain.py's pretrained regime (docs/benchmarks.md, "The weight grid").
         distill_losses=dict(loss_pkd=dict(type='PKDLoss', loss_weight=6)),
         loss_forward_mappings=dict(
             loss_pkd=dict(

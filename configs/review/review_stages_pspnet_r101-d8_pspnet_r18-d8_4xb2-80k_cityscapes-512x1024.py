@@ -16,6 +16,8 @@ model = dict(
     distiller=dict(
         student_recorders=dict(stages=dict(type='ModuleOutputs', source='backbone')),
         teacher_recorders=dict(stages=dict(type='ModuleOutputs', source='backbone')),
+        # Weight 3, kept at real scale. The CPU-sized twin (demo/) weighs 9, the choice of
+        # tools/benchmark_kd_gain.py's pretrained regime (docs/benchmarks.md, "The weight grid").
         distill_losses=dict(
             loss_review=dict(
                 type='ReviewKDLoss',

@@ -13,6 +13,8 @@ model = dict(
     distiller=dict(
         student_recorders=dict(_delete_=True, decoder=decoder),
         teacher_recorders=dict(_delete_=True, decoder=decoder),
+        # Weight 1, kept at real scale. The CPU-sized twin (demo/) weighs 3, the choice of
+        # tools/benchmark_kd_gain.py's pretrained regime (docs/benchmarks.md, "The weight grid").
         distill_losses=dict(
             loss_tat=dict(student_channels=128, teacher_channels=512, loss_weight=1.0)),
         loss_forward_mappings=dict(
