@@ -227,3 +227,35 @@ def test_lr_drops_tenfold_exactly_at_the_milestone_on_top_of_poly():
     poly, dropped = lrs(False, 1e-4), lrs(True, 1e-4)  # mmseg's Cityscapes eta_min
     assert dropped[milestone - 1] == pytest.approx(poly[milestone - 1], rel=1e-12)
     assert dropped[milestone] == pytest.approx(0.1 * poly[milestone], rel=1e-12)
+
+
+def test_the_tuned_config_trains_as_the_measured_arm():
+    """configs/frskd/demo/frskd-seg_*_tuned: the search's best arm (the twin with a x1.0 LR drop and
+    step_iters=1) as a config of its own: the same model, data and ramp, the same LR at every
+    iteration, and the ramp moving every iteration."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    tuned = _config('frskd-seg_pspnet_r18-narrow_synthcity_tuned.py')
+    arm = _config(PSPNET_SEG)
+    arm.merge_from_dict({'param_scheduler.2.gamma': 1.0, 'custom_hooks.0.step_iters': 1})
+    twin = _config(PSPNET_SEG)
+    assert tuned.custom_hooks == arm.custom_hooks != twin.custom_hooks
+    assert tuned.custom_hooks[0].step_iters == 1
+    for key in set(tuned) | set(arm):
+        if key != 'param_scheduler':
+            assert tuned.get(key) == arm.get(key), key
+
+    def lrs(cfg):
+        lr = cfg.optim_wrapper.optimizer.lr
+        optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+                      for s in copy.deepcopy(cfg.param_scheduler)]
+        seen = []
+        for _ in range(cfg.train_cfg.max_iters):
+            seen.append(optimizer.param_groups[0]['lr'])
+            for scheduler in schedulers:
+                scheduler.step()
+        return seen
+
+    milestone = twin.param_scheduler[2].milestones[0]
+    assert lrs(tuned) == pytest.approx(lrs(arm), rel=1e-12)
+    assert lrs(twin)[milestone] == pytest.approx(0.1 * lrs(tuned)[milestone], rel=1e-9)
