@@ -1,6 +1,7 @@
 """kdseg.apis.benchmarking.gain_report: mean ± sd over seeds, paired gains, the verdict, table
 and chart."""
 import json
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -91,3 +92,19 @@ def test_table_chart_and_json(tmp_path):
         saved = json.load(f)
     assert saved['runs'] == runs and [r['method'] for r in saved['rows']] == list(VALUES)
     assert report['table'] == table
+
+
+def test_the_json_names_paths_under_the_working_directory_relatively(tmp_path, monkeypatch):
+    """A report committed under docs/ must not carry one machine's checkout path."""
+    monkeypatch.chdir(tmp_path)
+    here, elsewhere = str(tmp_path / 'work_dirs' / 'a.pth'), '/elsewhere/b.pth'
+    runs = [dict(method='student', seed=s, mIoU=40.0 + s, step_time=0.1,
+                 checkpoint=here if s else elsewhere, options=[here, 'x=1']) for s in (0, 1)]
+    report = write_report(dict(runs=runs, protocol=dict(student_config=str(tmp_path / 's.py'))),
+                          'out')
+    with open(report['json']) as f:
+        saved = json.load(f)
+    assert saved['protocol']['student_config'] == 's.py'
+    assert [r['checkpoint'] for r in saved['runs']] == [elsewhere, osp.join('work_dirs', 'a.pth')]
+    assert saved['runs'][1]['options'] == [osp.join('work_dirs', 'a.pth'), 'x=1']
+    assert saved['rows'][1:] == [] and saved['rows'][0]['values'] == [40.0, 41.0]

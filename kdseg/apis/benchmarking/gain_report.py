@@ -123,11 +123,25 @@ def plot_gains(rows: List[dict], path: str, teacher: Optional[dict] = None,
     return path
 
 
+def _relative(value, root: str):
+    """``value`` with every string that is a path under ``root`` made relative to it (a report
+    committed under docs/ then names configs and checkpoints as the repository does, not as one
+    machine's checkout did); dicts and lists are walked, anything else is kept."""
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(root + os.sep):
+        return osp.relpath(value, root)
+    return value
+
+
 def write_report(result: dict, out_dir: str, title: str = '') -> Dict[str, str]:
     """Write ``kd_gain.json`` (every run, the rows, the protocol) and ``kd_gain.png`` under
     ``out_dir`` (``kd_gain_pretrained.*`` for the pretrained regime, so the two regimes' reports
     of one work dir stand side by side); returns their paths and the table.
-    ``result['metric']`` (default mIoU) names the runs' score."""
+    ``result['metric']`` (default mIoU) names the runs' score. Paths under the current directory
+    are written relative to it."""
     metric = result.get('metric', METRIC)
     rows = summarise(result['runs'], metric=metric)
     teacher = result.get('teacher')
@@ -136,5 +150,5 @@ def write_report(result: dict, out_dir: str, title: str = '') -> Dict[str, str]:
     png = plot_gains(rows, osp.join(out_dir, stem + '.png'), teacher, title, metric)
     path = osp.join(out_dir, stem + '.json')
     with open(path, 'w') as f:
-        json.dump(dict(result, rows=rows), f, indent=1)
+        json.dump(_relative(dict(result, rows=rows), os.getcwd()), f, indent=1)
     return dict(json=path, png=png, table=format_table(rows, teacher, metric))
