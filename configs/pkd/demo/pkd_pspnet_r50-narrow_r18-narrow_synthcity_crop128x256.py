@@ -1,20 +1,20 @@
 # PKD (./pkd_pspnet_r50-narrow_r18-narrow_synthcity.py, loss_pkd 18) on 128x256 training crops:
-# the distilled arm of the whole-image PSPNet regime (docs/benchmarks.md, "Whole images"), from
-# a teacher trained on the same crops
-# (configs/demo_models/pspnet_r50-narrow_synthcity_crop128x256.py).
+# the distilled arm of the whole-image PSPNet regime (docs/benchmarks.md, "Whole images"): the
+# data of the whole-image student (configs/demo_models/pspnet_r18-narrow_synthcity_crop128x256.py)
+# and a teacher trained on it (configs/demo_models/pspnet_r50-narrow_synthcity_crop128x256.py).
 _base_ = ['./pkd_pspnet_r50-narrow_r18-narrow_synthcity.py']
 
 from mmengine import Config  # mmengine allows exactly this import in a config file
 
-crops = Config.fromfile(
-    '{{ fileDirname }}/../../_base_/datasets/synthetic_cityscapes_crop128x256.py')
+student = Config.fromfile(
+    '{{ fileDirname }}/../../demo_models/pspnet_r18-narrow_synthcity_crop128x256.py')
 teacher = Config.fromfile(
     '{{ fileDirname }}/../../demo_models/pspnet_r50-narrow_synthcity_crop128x256.py')
-train_dataloader = dict(dataset=dict(pipeline=crops.train_pipeline))
-data_preprocessor = dict(size=crops.crop_size)  # the distiller's, and its student's:
+train_dataloader = student.train_dataloader
+data_preprocessor = student.data_preprocessor  # the distiller's, and its student's:
 model = dict(
-    architecture=dict(data_preprocessor=dict(size=crops.crop_size)),
+    architecture=dict(data_preprocessor=student.model.data_preprocessor),
     teacher=teacher.model,
     teacher_ckpt='work_dirs/pspnet_r50-narrow_synthcity_crop128x256/'
     f'iter_{teacher.max_iters}.pth')
-del Config, crops, teacher
+del Config, student, teacher
